@@ -1,0 +1,40 @@
+# One command per job. Everything runs from .venv, created when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := data/demo
+DB := data/liushou.duckdb
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench demo db clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+$(DEMO)/manifest.json: | $(STAMP)
+	$(BIN)/liushou-geo demo --out $(DEMO) --scale city
+
+$(DB): $(DEMO)/manifest.json | $(STAMP)
+	rm -f $(DB).tmp
+	$(BIN)/liushou-geo ingest --db $(DB).tmp $(DEMO)
+	mv $(DB).tmp $(DB)
+
+demo: $(DEMO)/manifest.json
+
+db: $(DB)
+
+## make run: set up, build the demo city and its database if missing, serve on 127.0.0.1:8501
+run: $(STAMP) $(DB)
+	LIUSHOU_DB=$(DB) $(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501
+
+## make test: set up with test extras and run the whole suite
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(DEMO) $(DB) $(DB).tmp

@@ -1,0 +1,130 @@
+"""Recognising column headers and, from them, what kind of file a table is.
+
+Real headers carry spaces, line breaks, full-width brackets and synonyms
+(REGISTRY_FORMAT.md, "How real files deviate"); ``canonical`` folds them all
+onto one field key.
+"""
+
+from __future__ import annotations
+
+import re
+
+_FOLD = str.maketrans({"（": "(", "）": ")", "，": ",", "、": ",", "：": ":", "　": ""})
+
+# field key -> header spellings (after folding: no spaces, half-width brackets)
+SYNONYMS: dict[str, list[str]] = {
+    "seq": ["序号", "编号"],
+    "name": ["姓名", "儿童姓名", "学生姓名"],
+    "sex": ["性别"],
+    "id_number": ["身份证号", "身份证号码", "公民身份号码", "身份证件号码", "儿童身份证号", "证件号码"],
+    "birth": ["出生日期", "出生年月", "出生年月日"],
+    "county": ["县(市,区)", "县(市区)", "县市区", "县(区)", "县区", "县(市)"],
+    "township": ["乡镇(街道)", "乡镇", "乡(镇,街道)", "乡镇街道", "乡(镇)"],
+    "village": ["村(社区)", "村(居)", "村居", "村(居)委会", "村社区", "村"],
+    "code": ["区划代码", "行政区划代码", "统计用区划代码", "村(社区)代码", "村代码"],
+    "school": ["就读学校", "学校", "学校名称"],
+    "grade": ["年级"],
+    "class": ["班级"],
+    "head_teacher": ["班主任"],
+    "status": ["就学状态", "就读状态", "在校情况"],
+    "father_name": ["父亲姓名"],
+    "father_work": ["父亲务工地", "父亲务工地点"],
+    "father_phone": ["父亲电话", "父亲联系电话"],
+    "mother_name": ["母亲姓名"],
+    "mother_work": ["母亲务工地", "母亲务工地点"],
+    "mother_phone": ["母亲电话", "母亲联系电话"],
+    "guardian_name": ["临时监护人", "临时监护人姓名", "监护人姓名"],
+    "guardian_relation": ["与儿童关系", "与儿童的关系", "监护人与儿童关系"],
+    "guardian_phone": ["监护人电话", "监护人联系电话"],
+    "guardian_address": ["监护人住址", "监护人地址", "家庭住址"],
+    "personality": ["性格特点"],
+    "hobbies": ["兴趣爱好"],
+    "medical": ["病史", "既往病史"],
+    "contact_card": ["联系卡", "是否发放联系卡"],
+    "family_numbers": ["亲情号码", "亲情电话号码"],
+    "helper": ["结对帮扶人", "帮扶人", "代理家长"],
+    "helper_unit": ["帮扶人单位"],
+    "pair_date": ["结对日期"],
+    "reporting_unit": ["填报单位"],
+    "as_of": ["填报日期"],
+    # facilities and services
+    "room_name": ["名称", "活动室名称"],
+    "host": ["依托单位"],
+    "lon": ["经度"],
+    "lat": ["纬度"],
+    "built": ["建成日期"],
+    "cost": ["投入资金(元)", "投入资金"],
+    "room_status": ["状态"],
+    "unit_name": ["单位名称"],
+    "unit_kind": ["单位类型"],
+    "terminals": ["亲情电话终端数", "终端数"],
+    "mailbox": ["邮政信箱", "信箱"],
+    "trained_on": ["培训日期"],
+    "topic": ["培训主题"],
+    "contact_date": ["日期", "帮扶日期"],
+    "mode": ["方式", "帮扶方式"],
+    "case_no": ["案件编号"],
+    "eligible": ["符合援助条件"],
+    "aided": ["已提供法律援助"],
+    "filed": ["立案日期"],
+}
+_LOOKUP = {spelling: key for key, spellings in SYNONYMS.items() for spelling in spellings}
+
+# kind -> fields whose presence identifies it (all required)
+KIND_SIGNATURES: dict[str, set[str]] = {
+    "registry": {"name", "id_number"},
+    "rooms": {"host", "room_status"},
+    "terminals": {"terminals"},
+    "attendance": {"id_number", "trained_on"},
+    "contacts": {"id_number", "contact_date", "mode"},
+    "legal_cases": {"case_no", "eligible"},
+}
+# fields a file of that kind cannot do without (reported once per file)
+REQUIRED: dict[str, list[str]] = {
+    "registry": ["name", "id_number"],
+    "rooms": ["host", "room_status"],
+    "terminals": ["unit_name", "terminals"],
+    "attendance": ["id_number", "trained_on"],
+    "contacts": ["id_number", "contact_date", "mode"],
+    "legal_cases": ["case_no", "id_number", "eligible", "aided"],
+}
+KIND_LABELS = {
+    "registry": "留守儿童信息台帐",
+    "rooms": "活动室",
+    "terminals": "亲情电话与信箱",
+    "attendance": "家长学校培训记录",
+    "contacts": "代理家长帮扶记录",
+    "legal_cases": "法律援助案件",
+    "boundaries": "行政区划边界",
+}
+HEADER_LABELS = {key: spellings[0] for key, spellings in SYNONYMS.items()}
+
+
+def fold(text: object) -> str:
+    """Header text without whitespace, with half-width brackets and commas."""
+    return re.sub(r"\s+", "", str(text or "")).translate(_FOLD)
+
+
+def canonical(header: object) -> str | None:
+    """The field key a header names, or None when it names none we know."""
+    return _LOOKUP.get(fold(header))
+
+
+def map_header(cells: list) -> dict[str, int]:
+    """Field key -> column index for one header row (first occurrence wins)."""
+    found: dict[str, int] = {}
+    for i, cell in enumerate(cells):
+        key = canonical(cell)
+        if key and key not in found:
+            found[key] = i
+    return found
+
+
+def detect_kind(fields: set[str]) -> str | None:
+    """The file kind whose signature the fields carry; the most specific wins."""
+    matches = [k for k, sig in KIND_SIGNATURES.items() if sig <= fields]
+    if not matches:
+        return None
+    # attendance/contacts/legal cases also carry an ID; registry needs a name
+    # column and the others do not, so prefer the kind with the largest signature.
+    return max(matches, key=lambda k: len(KIND_SIGNATURES[k]))

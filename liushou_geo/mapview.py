@@ -1,0 +1,171 @@
+"""Building pydeck maps for the pages: choropleths of units with class
+breaks, colour-blind-safe palettes, Chinese tooltips and no basemap.
+
+Library code (no streamlit): the pages pass the result to ``st.pydeck_chart``.
+The spec is serialised compactly once (pydeck's own ``to_json`` pretty-prints
+with indent 2, three to five times the bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import polars as pl
+import pydeck as pdk
+from pydeck.bindings.json_tools import default_serialize
+
+from .settings import Settings
+from .store import query
+
+# ColorBrewer YlGnBu, 5 classes: sequential and colour-blind safe.
+SEQUENTIAL = [[255, 255, 204], [161, 218, 180], [65, 182, 196], [44, 127, 184], [37, 52, 148]]
+NO_DATA = [220, 220, 220]
+OUTLINE = [80, 80, 80]
+# Canvas the view is fitted to (the page's map is about this size).
+_FIT_W, _FIT_H = 760, 520
+
+
+class CompactDeck(pdk.Deck):
+    """A Deck whose JSON is compact and computed once."""
+
+    def to_json(self) -> str:
+        if getattr(self, "_json_cache", None) is None:
+            self._json_cache = json.dumps(self, default=default_serialize, separators=(",", ":"),
+                                          ensure_ascii=False)
+        return self._json_cache
+
+
+@dataclass
+class MapView:
+    deck: CompactDeck
+    legend_title: str
+    legend: list[tuple[str, list[int]]]   # (label, rgb) per class
+    feature_count: int
+    level: str
+
+    @property
+    def payload_bytes(self) -> int:
+        return len(self.deck.to_json().encode("utf-8"))
+
+
+def class_breaks(values: list[float], k: int = 5) -> list[float]:
+    """Upper bounds of up to k quantile classes, rounded to whole numbers, strictly increasing."""
+    arr = np.asarray([v for v in values if v is not None], dtype=float)
+    if not len(arr):
+        return []
+    qs = np.quantile(arr, np.linspace(0, 1, k + 1)[1:])
+    out: list[float] = []
+    for q in qs:
+        b = float(math.ceil(q))
+        if not out or b > out[-1]:
+            out.append(b)
+    return out
+
+
+def class_of(value: float | None, breaks: list[float]) -> int | None:
+    if value is None:
+        return None
+    for i, b in enumerate(breaks):
+        if value <= b:
+            return i
+    return len(breaks) - 1
+
+
+def legend_labels(breaks: list[float], unit: str) -> list[str]:
+    labels, lo = [], 0
+    for i, b in enumerate(breaks):
+        labels.append(f"{int(lo)}–{int(b)} {unit}" if i else f"≤ {int(b)} {unit}")
+        lo = b + 1
+    return labels
+
+
+def fit_view(rings_list: list[list]) -> pdk.ViewState:
+    """A view state framing every coordinate given."""
+    xs, ys = [], []
+    for parts in rings_list:
+        for part in parts:
+            ring = np.asarray(part[0])
+            xs += [ring[:, 0].min(), ring[:, 0].max()]
+            ys += [ring[:, 1].min(), ring[:, 1].max()]
+    if not xs:
+        return pdk.ViewState(longitude=112.5, latitude=27.8, zoom=7)
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    lat_c = (y0 + y1) / 2
+    dx = max(x1 - x0, 1e-3)
+    # Web Mercator stretches latitude by 1/cos(lat) near the centre.
+    dy = max(y1 - y0, 1e-3) / math.cos(math.radians(lat_c))
+    # deck.gl's world is 512 px wide at zoom 0.
+    zoom = math.log2(min(_FIT_W * 360 / (512 * dx), _FIT_H * 360 / (512 * dy))) - 0.1
+    return pdk.ViewState(longitude=(x0 + x1) / 2, latitude=lat_c, zoom=round(zoom, 2), pitch=0, bearing=0)
+
+
+def choropleth(units: pl.DataFrame, value_col: str, value_label: str, unit: str, layer_id: str,
+               labels: bool = False, basemap_style_url: str = "") -> MapView:
+    """A map of polygons shaded by ``value_col``.
+
+    ``units`` needs code, name, full_name, lon, lat, geom_web and the value
+    column. One feature per unit (multi-part units become several polygons
+    with the same code).
+    """
+    breaks = class_breaks(units[value_col].to_list())
+    rows, rings_all = [], []
+    for r in units.iter_rows(named=True):
+        parts = json.loads(r["geom_web"]) if r["geom_web"] else []
+        rings_all.append(parts)
+        c = class_of(r[value_col], breaks)
+        color = SEQUENTIAL[c] if c is not None else NO_DATA
+        for part in parts:
+            rows.append({"code": r["code"], "name": r["name"], "full_name": r["full_name"],
+                         "value": r[value_col], "polygon": part, "fill": color})
+    layers = [pdk.Layer(
+        "PolygonLayer", id=layer_id, data=rows, get_polygon="polygon", get_fill_color="fill",
+        get_line_color=OUTLINE, line_width_min_pixels=1, stroked=True, filled=True, pickable=True,
+        opacity=0.85, auto_highlight=True,
+    )]
+    if labels:
+        text_rows = [{"name": r["name"], "position": [round(r["lon"], 5), round(r["lat"], 5)]}
+                     for r in units.iter_rows(named=True)]
+        layers.append(pdk.Layer(
+            "TextLayer", id=f"{layer_id}-labels", data=text_rows, get_position="position", get_text="name",
+            get_size=14, size_units="'pixels'", get_color=[20, 20, 20], character_set="'auto'",
+            font_family="'Noto Sans CJK SC, Microsoft YaHei, sans-serif'", font_weight=600,
+            outline_width=2, outline_color=[255, 255, 255], font_settings={"sdf": True}, pickable=False,
+        ))
+    deck = CompactDeck(
+        layers=layers,
+        initial_view_state=fit_view(rings_all),
+        tooltip={"text": "{full_name}\n" + value_label + "：{value} " + unit},
+        **_basemap(basemap_style_url),
+    )
+    legend = list(zip(legend_labels(breaks, unit), SEQUENTIAL[: len(breaks)]))
+    return MapView(deck=deck, legend_title=value_label, legend=legend,
+                   feature_count=units.height, level="")
+
+
+def _basemap(style_url: str) -> dict:
+    # map_provider=None with pydeck's default map_style sentinel is what keeps
+    # Streamlit's frontend from fetching a Carto basemap: an explicit
+    # map_style=None drops the sentinel and the frontend falls back to Carto.
+    if style_url:
+        return {"map_provider": "carto", "map_style": style_url}
+    return {"map_provider": None}
+
+
+def map_units(con: duckdb.DuckDBPyConnection, level: str, within: str = "") -> pl.DataFrame:
+    return query(con, "map_units", {"level": level, "within": within})
+
+
+def overview_map(con: duckdb.DuckDBPyConnection, settings: Settings, metrics: pl.DataFrame,
+                 county_code: str | None = None) -> MapView:
+    """Townships shaded by children: city-wide, or one county's, zoomed and labelled."""
+    within = county_code[:6] if county_code else ""
+    units = map_units(con, "township", within).join(
+        metrics.select("code", "children"), on="code", how="left")
+    view = choropleth(units, "children", "留守儿童", "人", layer_id="townships",
+                      labels=bool(county_code), basemap_style_url=settings.basemap_style_url)
+    view.level = "township"
+    return view

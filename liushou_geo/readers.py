@@ -1,0 +1,140 @@
+"""Reading spreadsheets and CSV files into raw tables, finding the header row
+and telling data rows from titles, totals and notes.
+
+Cells keep the type the file gave them (an ID Excel stored as a number stays a
+float, so the checks can recognise it).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .headers import detect_kind, map_header
+
+SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
+CSV_SUFFIXES = {".csv", ".txt"}
+# First cells of rows that are not data: totals, signatures, notes.
+_FOOTER_MARKS = ("合计", "总计", "小计", "填表人", "审核人", "制表人", "负责人", "备注", "说明", "注:", "注：")
+_HEADER_SCAN_ROWS = 12
+
+
+class ReadError(ValueError):
+    """A file that cannot be read at all; the message is for the clerk."""
+
+
+@dataclass
+class Table:
+    """One sheet (or CSV) with its header found."""
+
+    path: Path
+    sheet: str | None
+    kind: str | None
+    columns: dict[str, int]          # field key -> column index
+    header_row: int                  # 1-based
+    rows: list[tuple[int, list]] = field(default_factory=list)  # (1-based row number, cells)
+    encoding: str | None = None
+
+
+def detect_encoding(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else GB18030 (a superset of GBK and GB2312)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        data.decode("gb18030")
+        return "gb18030"
+    except UnicodeDecodeError:
+        raise ReadError("文件编码无法识别（不是 UTF-8 也不是 GB18030/GBK）。请用 Excel 另存为“CSV UTF-8”后重新提交。") from None
+
+
+def _csv_sheets(path: Path) -> list[tuple[str | None, list[list], str]]:
+    data = path.read_bytes()
+    enc = detect_encoding(data)
+    text = data.decode(enc)
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",\t;|")
+    except csv.Error:
+        dialect = csv.excel
+    return [(None, [list(r) for r in csv.reader(io.StringIO(text), dialect)], enc)]
+
+
+def _spreadsheet_sheets(path: Path) -> list[tuple[str | None, list[list], None]]:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        wb = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own error types
+        raise ReadError(f"无法打开表格文件（{exc}）。请确认文件未损坏、未加密，并另存为 .xlsx 后重新提交。") from None
+    out = []
+    for name in wb.sheet_names:
+        # skip_empty_area=False keeps row numbers equal to the sheet's own.
+        rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        out.append((name, [list(r) for r in rows], None))
+    return out
+
+
+def is_blank(cells: list) -> bool:
+    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+
+
+def is_footer(cells: list) -> bool:
+    """A totals, signature or note row below the data."""
+    for c in cells[:3]:
+        if isinstance(c, str) and c.strip().startswith(_FOOTER_MARKS):
+            return True
+    return False
+
+
+def find_header(rows: list[list]) -> tuple[int, dict[str, int], str | None] | None:
+    """(0-based index, column map, kind) of the header row among the first rows."""
+    best = None
+    for i, cells in enumerate(rows[:_HEADER_SCAN_ROWS]):
+        cols = map_header(cells)
+        kind = detect_kind(set(cols))
+        if kind and (best is None or len(cols) > len(best[1])):
+            best = (i, cols, kind)
+    return best
+
+
+def read_tables(path: Path) -> list[Table]:
+    """Every sheet of a file whose header we recognise, with its data rows.
+
+    Blank rows, and totals/notes rows below the data, are not data and are not
+    counted as read. Raises ReadError when the file cannot be opened.
+    """
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        sheets = _csv_sheets(path)
+    elif suffix in SPREADSHEET_SUFFIXES:
+        sheets = _spreadsheet_sheets(path)
+    else:
+        raise ReadError(f"不支持的文件类型 {suffix}。请提交 .xlsx、.xls 或 .csv 文件。")
+    tables = []
+    for sheet, rows, enc in sheets:
+        found = find_header(rows)
+        if found is None:
+            continue
+        hi, cols, kind = found
+        table = Table(path=path, sheet=sheet, kind=kind, columns=cols, header_row=hi + 1, encoding=enc)
+        after_footer = False
+        for i in range(hi + 1, len(rows)):
+            cells = rows[i]
+            if is_blank(cells):
+                continue
+            if is_footer(cells):
+                after_footer = True
+                continue
+            if after_footer and sum(not is_blank([c]) for c in cells) < 3:
+                # A note below the totals (one merged cell), not a child's row.
+                continue
+            table.rows.append((i + 1, cells))
+        tables.append(table)
+    return tables

@@ -1,0 +1,104 @@
+"""Settings: one TOML file (data/settings.toml), validated on load.
+
+A city edits a copy and passes it with ``--settings FILE`` or the
+``LIUSHOU_SETTINGS`` environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SETTINGS = REPO_ROOT / "data" / "settings.toml"
+DEFAULT_DB = REPO_ROOT / "data" / "liushou.duckdb"
+
+
+class SettingsError(ValueError):
+    """A settings file a person must fix; the message says where and how."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    city_name: str
+    city_code_prefix: str
+    age_limit: int
+    load_sensitive_free_text: bool
+    children_per_terminal: int
+    room_cost_yuan: int
+    terminal_budget_yuan: int
+    room_radius_km: float
+    targets: dict[str, float]
+    amber_band: float
+    basemap_style_url: str
+    source: Path
+
+
+# (section, key, type, check, explanation for the error message)
+_FIELDS = [
+    ("city", "name", str, lambda v: bool(v.strip()), "城市名称不能为空"),
+    ("city", "code_prefix", str, lambda v: len(v) == 4 and v.isdigit(), "应为4位数字（省2位+市2位）"),
+    ("children", "age_limit", int, lambda v: 1 <= v <= 18, "应为1到18之间的整数"),
+    ("children", "load_sensitive_free_text", bool, lambda v: True, "应为 true 或 false"),
+    ("facilities", "children_per_terminal", int, lambda v: v > 0, "应为正整数"),
+    ("facilities", "room_cost_yuan", int, lambda v: v > 0, "应为正整数（元）"),
+    ("facilities", "terminal_budget_yuan", int, lambda v: v >= 0, "应为非负整数（元）"),
+    ("facilities", "room_radius_km", float, lambda v: 0 < v <= 100, "应在0到100公里之间"),
+    ("targets", "amber_band", float, lambda v: 0 <= v <= 100, "应在0到100之间（百分点）"),
+    ("map", "basemap_style_url", str, lambda v: True, "应为字符串"),
+]
+TARGET_KEYS = [
+    "t1a_registry_school", "t1b_registry_scattered", "t2_family_education",
+    "t3_hotline_mailbox", "t4_pairing", "t5_guardian", "t6_enrolment", "t7_legal_aid",
+]
+
+
+def settings_path(explicit: str | os.PathLike | None = None) -> Path:
+    """The settings file in force: explicit path, else $LIUSHOU_SETTINGS, else the shipped one."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("LIUSHOU_SETTINGS")
+    return Path(env) if env else DEFAULT_SETTINGS
+
+
+def load_settings(path: str | os.PathLike | None = None) -> Settings:
+    """Read and validate a settings file; raise SettingsError with a fixable message."""
+    p = settings_path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"找不到设置文件：{p}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"设置文件 {p} 格式错误：{exc}") from None
+    values = {}
+    for section, key, typ, ok, why in _FIELDS:
+        v = raw.get(section, {}).get(key)
+        if v is None:
+            raise SettingsError(f"设置文件 {p} 缺少 [{section}] {key}")
+        if typ is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not isinstance(v, typ) or (typ is int and isinstance(v, bool)) or not ok(v):
+            raise SettingsError(f"设置文件 {p} 中 [{section}] {key} = {v!r} 无效：{why}")
+        values[(section, key)] = v
+    targets = {}
+    for key in TARGET_KEYS:
+        v = raw.get("targets", {}).get(key)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 100:
+            raise SettingsError(f"设置文件 {p} 中 [targets] {key} = {v!r} 无效：应为0到100之间的百分数")
+        targets[key] = float(v)
+    return Settings(
+        city_name=values[("city", "name")],
+        city_code_prefix=values[("city", "code_prefix")],
+        age_limit=values[("children", "age_limit")],
+        load_sensitive_free_text=values[("children", "load_sensitive_free_text")],
+        children_per_terminal=values[("facilities", "children_per_terminal")],
+        room_cost_yuan=values[("facilities", "room_cost_yuan")],
+        terminal_budget_yuan=values[("facilities", "terminal_budget_yuan")],
+        room_radius_km=values[("facilities", "room_radius_km")],
+        targets=targets,
+        amber_band=values[("targets", "amber_band")],
+        basemap_style_url=values[("map", "basemap_style_url")],
+        source=p,
+    )

@@ -1,0 +1,24 @@
+"""总览: key figures and a map of townships shaded by children."""
+
+import streamlit as st
+
+from liushou_geo import ui
+
+ui.setup_page()
+county = ui.county_selector()
+figures = ui.overview_figures(county)
+view = ui.overview_map_view(county)
+
+st.title(f"{ui.APP_TITLE} · {ui.area_name(county)}")
+ui.kpi_row(figures)
+
+event = st.pydeck_chart(view.deck, on_select="rerun", selection_mode="single-object",
+                        key="overview_map", height=560)
+clicked = event.selection.objects.get("townships") if event and event.selection else None
+if clicked and county is None:
+    ui.go_to_county(clicked[0]["code"][:6] + "000000")
+ui.legend(view)
+st.caption("点击地图上的乡镇或在左侧选择县（市、区）可放大查看。地图不加载任何外部底图或字体。")
+
+st.subheader("各乡镇（街道）情况")
+ui.township_table(county)
