@@ -68,6 +68,7 @@ SYNONYMS: dict[str, list[str]] = {
     "aided": ["已提供法律援助"],
     "filed": ["立案日期"],
 }
+HEADER_LABELS = {key: spellings[0] for key, spellings in SYNONYMS.items()}
 _LOOKUP = {spelling: key for key, spellings in SYNONYMS.items() for spelling in spellings}
 
 # kind -> fields whose presence identifies it (all required)
@@ -79,15 +80,22 @@ KIND_SIGNATURES: dict[str, set[str]] = {
     "contacts": {"id_number", "contact_date", "mode"},
     "legal_cases": {"case_no", "eligible"},
 }
-# fields a file of that kind cannot do without (reported once per file)
-REQUIRED: dict[str, list[str]] = {
-    "registry": ["name", "id_number"],
-    "rooms": ["host", "room_status"],
-    "terminals": ["unit_name", "terminals"],
-    "attendance": ["id_number", "trained_on"],
-    "contacts": ["id_number", "contact_date", "mode"],
-    "legal_cases": ["case_no", "id_number", "eligible", "aided"],
+# Fields a file of that kind cannot do without (reported once per file); each
+# entry is a tuple of alternatives, any one of which will do.
+REQUIRED: dict[str, list[tuple[str, ...]]] = {
+    "registry": [("name",), ("id_number",), ("village", "code")],
+    "rooms": [("host",), ("room_status",)],
+    "terminals": [("unit_name",), ("terminals",), ("village", "code")],
+    "attendance": [("id_number",), ("trained_on",)],
+    "contacts": [("id_number",), ("contact_date",), ("mode",)],
+    "legal_cases": [("case_no",), ("id_number",), ("eligible",), ("aided",)],
 }
+
+
+def missing_required(kind: str, columns: dict[str, int]) -> list[str]:
+    """Header labels of the required fields a table lacks ("村(社区)或区划代码")."""
+    return ["或".join(HEADER_LABELS[k] for k in alts) for alts in REQUIRED[kind]
+            if not any(k in columns for k in alts)]
 KIND_LABELS = {
     "registry": "留守儿童信息台帐",
     "rooms": "活动室",
@@ -97,7 +105,6 @@ KIND_LABELS = {
     "legal_cases": "法律援助案件",
     "boundaries": "行政区划边界",
 }
-HEADER_LABELS = {key: spellings[0] for key, spellings in SYNONYMS.items()}
 
 
 def fold(text: object) -> str:

@@ -23,10 +23,10 @@ import pandas as pd
 from . import facility_rows
 from .boundaries import BOUNDARY_SUFFIXES, BoundaryError, build_units, read_villages
 from .gazetteer import Gazetteer
-from .headers import HEADER_LABELS, KIND_LABELS, REQUIRED
+from .headers import KIND_LABELS, missing_required
 from .privacy import IdHasher
 from .readers import CSV_SUFFIXES, SPREADSHEET_SUFFIXES, ReadError, Table, read_tables
-from .registry_rows import RowContext, RowProblem, check_row, file_as_of
+from .registry_rows import RowContext, RowProblem, check_row, file_as_of, source_kind
 from .settings import Settings
 from .store import run
 
@@ -224,7 +224,7 @@ class Ingest:
     def _ingest_table(self, rel: str, table: Table, file_id: str, gazetteer: Gazetteer, locate) -> None:
         kind = table.kind
         rep = FileReport(path=rel, kind=kind)
-        missing = [k for k in REQUIRED[kind] if k not in table.columns]
+        missing = missing_required(kind, table.columns)
         sheet_note = f"（工作表“{table.sheet}”）" if table.sheet else ""
         records, set_aside = [], []
 
@@ -233,7 +233,7 @@ class Ingest:
             rep.reasons[reason] += 1
 
         if missing:
-            labels = "、".join(HEADER_LABELS[k] for k in missing)
+            labels = "、".join(missing)
             rep.message = f"{KIND_LABELS[kind]}{sheet_note}缺少必填列：{labels}。请按模板补上该列后重新提交"
             for row_no, _ in table.rows:
                 aside(row_no, labels, "missing_column", rep.message)
@@ -298,13 +298,27 @@ class Ingest:
         return lambda cells: facility_rows.legal_case(cells, cols, self.hasher)
 
     def _replace_same_extract(self, records: list[dict], file_id: str) -> None:
-        """A unit's new extract replaces its previous extract with the same as-of date."""
-        pairs = {(r["reporting_unit"], r["as_of"]) for r in records}
-        frame = pd.DataFrame(list(pairs), columns=["reporting_unit", "as_of"])
+        """A unit's new extract replaces its previous extract with the same as-of date.
+
+        Committee names repeat across a city (two 城西社区 in one county), so a
+        unit is its name plus where it is: the township of its children's
+        village for a committee, the county for a school.
+        """
+        villages: dict[str, Counter] = {}
+        for r in records:
+            villages.setdefault(r["reporting_unit"], Counter())[r["village_code"]] += 1
+        scope = {}
+        for unit, counts in villages.items():
+            top = counts.most_common(1)[0][0]
+            scope[unit] = top[:9] if source_kind(unit) == "village" else top[:6]
+        for r in records:
+            r["unit_scope"] = scope[r["reporting_unit"]]
+        frame = pd.DataFrame(sorted({(r["reporting_unit"], r["unit_scope"], r["as_of"]) for r in records}),
+                             columns=["reporting_unit", "unit_scope", "as_of"])
         self.con.register("new_extracts", frame)
         self.con.execute("""DELETE FROM registry_rows r USING new_extracts n
-                            WHERE r.reporting_unit = n.reporting_unit AND r.as_of = n.as_of::DATE
-                              AND r.file_id <> ?""", [file_id])
+                            WHERE r.reporting_unit = n.reporting_unit AND r.unit_scope = n.unit_scope
+                              AND r.as_of = n.as_of::DATE AND r.file_id <> ?""", [file_id])
         self.con.unregister("new_extracts")
 
     def _insert(self, table_name: str, records: list[dict]) -> None:

@@ -73,6 +73,14 @@ def _label(key: str) -> str:
     return HEADER_LABELS.get(key, key)
 
 
+def _masked_rounded(raw) -> str:
+    """A rounded ID shown without its middle digits (it is still nearly a real ID)."""
+    digits = text(raw) or ""
+    if isinstance(raw, float):
+        digits = f"{raw:.0f}"
+    return idcard.mask(digits) if len(digits) == 18 else digits[:6] + "…"
+
+
 def check_row(cells: list, columns: dict[str, int], ctx: RowContext) -> dict:
     """A clean record for one registry row, or raise RowProblem."""
     get = lambda key: _cell(cells, columns, key)  # noqa: E731
@@ -80,7 +88,7 @@ def check_row(cells: list, columns: dict[str, int], ctx: RowContext) -> dict:
     raw_id = get("id_number")
     if idcard.looks_excel_rounded(raw_id):
         raise RowProblem("id_excel_rounded", _label("id_number"),
-                         f"身份证号“{text(raw_id)}”被 Excel 存成了数字，后几位已丢失。请把该列设为“文本”格式，重新录入完整的18位号码")
+                         f"身份证号“{_masked_rounded(raw_id)}”被 Excel 存成了数字，后几位已丢失。请把该列设为“文本”格式，重新录入完整的18位号码")
     id_number = idcard.normalise(raw_id)
     if not id_number:
         raise RowProblem("missing_id", _label("id_number"), "身份证号为空。请补填儿童的18位身份证号")

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS registry_rows (
     row_no         INTEGER NOT NULL,
     source_kind    VARCHAR NOT NULL,  -- village | school
     reporting_unit VARCHAR NOT NULL,
+    unit_scope     VARCHAR NOT NULL,  -- where the unit is: township (committee) or county (school) code prefix
     as_of          DATE NOT NULL,
     child_key      VARCHAR NOT NULL,
     id_masked      VARCHAR NOT NULL,

@@ -1,0 +1,71 @@
+"""Shared fixtures: one small generated city, ingested once per test session.
+
+The ID hashing key is fixed for tests so that expected keys can be computed.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["LIUSHOU_ID_KEY"] = "test-key-not-for-production"
+os.environ.pop("LIUSHOU_SETTINGS", None)
+
+SMALL_SEED = 11
+SMALL_DEFECT_RATE = 0.02
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from liushou_geo.settings import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def small_truth():
+    """The small city's ground truth, in memory."""
+    from liushou_geo.demo import build_city
+
+    return build_city(seed=SMALL_SEED, scale="small", defect_rate=SMALL_DEFECT_RATE)
+
+
+@pytest.fixture(scope="session")
+def small_city_dir(tmp_path_factory, small_truth):
+    """The small city's files, as a city would hand them over."""
+    from liushou_geo.demo import write_city
+
+    out = tmp_path_factory.mktemp("small_city")
+    write_city(small_truth, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_db(small_city_dir, tmp_path_factory, settings):
+    """(path of the ingested store, ingest report)."""
+    from liushou_geo.ingest import ingest
+    from liushou_geo.store import connect
+
+    path = tmp_path_factory.mktemp("db") / "small.duckdb"
+    con = connect(path)
+    report = ingest(con, [small_city_dir], settings)
+    con.close()
+    return path, report
+
+
+@pytest.fixture
+def small_con(small_db):
+    from liushou_geo.store import connect
+
+    con = connect(small_db[0], read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def hasher():
+    from liushou_geo.privacy import IdHasher
+
+    return IdHasher()
