@@ -52,8 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("metrics", help="figures per city, county, township or village",
                        description="Children, pairing, guardians, terminals and rooms per unit.")
     _add_common(p)
-    p.add_argument("--level", choices=["city", "county", "township", "village"], default="township")
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--level", choices=["city", "county", "township", "village"], default="township",
+                   help="one row per unit of this level (default township)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                   help="table for people; csv or json (an array of objects) for tools (default table)")
     return parser
 
 

@@ -1,0 +1,80 @@
+"""The overview page in AppTest: runs without exception, map shows the right units."""
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+
+@pytest.fixture
+def app(small_db, monkeypatch):
+    monkeypatch.setenv("LIUSHOU_DB", str(small_db[0]))
+    monkeypatch.chdir(ROOT)
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+
+
+def _map(at):
+    charts = at.get("deck_gl_json_chart")
+    assert len(charts) == 1
+    return json.loads(charts[0].proto.json)
+
+
+def _layer(spec, layer_id):
+    return next(layer for layer in spec["layers"] if layer["id"] == layer_id)
+
+
+def test_overview_city_map(app, small_truth):
+    at = app.run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = _map(at)
+    towns = _layer(spec, "townships")
+    assert len({f["code"] for f in towns["data"]}) == len(small_truth.townships)
+    # No basemap: nothing is fetched from outside the machine.
+    assert spec.get("mapStyle") in (None, "__MAP_STYLE__") and "mapProvider" not in spec
+    labels = [m.label for m in at.metric]
+    assert labels == ["留守儿童", "乡镇（街道）", "村（社区）", "结对帮扶率", "亲情电话缺口", "无在用活动室的乡镇"]
+    assert at.metric[0].value == f"{len(small_truth.children):,} 人"
+
+
+def test_tooltip_is_chinese_text_not_html(app):
+    at = app.run()
+    tooltip = json.loads(at.get("deck_gl_json_chart")[0].proto.tooltip)
+    assert "html" not in tooltip            # text tooltips are never parsed as HTML
+    assert "留守儿童" in tooltip["text"] and "{full_name}" in tooltip["text"]
+
+
+def test_county_selector_zooms_to_its_townships(app, small_truth):
+    at = app.run()
+    city_zoom = _map(at)["initialViewState"]["zoom"]
+    county = "439902000000"   # the urban district: smaller than the city, so the view zooms in
+    at.sidebar.selectbox(key="county").set_value(county).run()
+    assert not at.exception
+    spec = _map(at)
+    codes = {f["code"] for f in _layer(spec, "townships")["data"]}
+    expected = {c for c in small_truth.townships["code"] if c.startswith(county[:6])}
+    assert codes == expected
+    assert spec["initialViewState"]["zoom"] > city_zoom
+    assert at.query_params["county"] in (county, [county])
+    name = small_truth.villages.loc[small_truth.villages["county_code"] == county, "county_name"].iloc[0]
+    assert at.title[0].value.endswith(name)
+
+
+def test_county_from_url(app, small_truth):
+    app.query_params["county"] = "439902000000"
+    at = app.run()
+    codes = {f["code"][:6] for f in _layer(_map(at), "townships")["data"]}
+    assert codes == {"439902"}
+
+
+def test_unknown_county_in_url_shows_the_city(app, small_truth):
+    app.query_params["county"] = "110101000000"
+    at = app.run()
+    assert not at.exception
+    assert len({f["code"] for f in _layer(_map(at), "townships")["data"]}) == len(small_truth.townships)
+
+
+def test_map_payload_is_small(app):
+    at = app.run()
+    assert len(at.get("deck_gl_json_chart")[0].proto.json.encode()) < 200_000
