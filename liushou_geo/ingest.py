@@ -37,6 +37,7 @@ TABLE_OF_KIND = {
     "attendance": "attendance", "contacts": "contacts", "legal_cases": "legal_cases",
 }
 # Boundaries first (everything else resolves villages against them), then facilities.
+FLUSH_ROWS = 200_000
 KIND_ORDER = ["boundaries", "rooms", "terminals", "registry", "attendance", "contacts", "legal_cases"]
 
 
@@ -105,6 +106,11 @@ class Ingest:
         self.code_column, self.name_column = code_column, name_column
         self.hasher = IdHasher()
         self.reports: list[FileReport] = []
+        # Rows are buffered per table and written in large batches: one
+        # insert per file costs more than checking the file's rows.
+        self._pending: dict[str, list[dict]] = {}
+        self._pending_count = 0
+        self._run_files: set[str] = set()
 
     def run(self, paths: list[Path]) -> dict:
         files = discover(paths)
@@ -125,6 +131,7 @@ class Ingest:
                     self._fail(rel, table.kind, "数据库中还没有村（社区）边界。请先导入边界文件（可与台帐放在同一文件夹一起导入）")
                     continue
                 self._ingest_table(rel, table, file_id, gazetteer, locate)
+            self._flush()
             run(self.con, "build_children")
             self.con.execute("COMMIT")
         except BaseException:
@@ -261,9 +268,11 @@ class Ingest:
         rep.rows_loaded = len(records)
         rep.rows_set_aside = len(set_aside)
         self._replace_previous(rel, kind, file_id)
-        if kind == "registry" and records:
-            self._replace_same_extract(records, file_id)
-        self._insert(TABLE_OF_KIND[kind], records)
+        self._run_files.add(file_id)
+        self._pending.setdefault(TABLE_OF_KIND[kind], []).extend(records)
+        self._pending_count += len(records)
+        if self._pending_count >= FLUSH_ROWS:
+            self._flush()
         if set_aside:
             self.con.executemany("INSERT INTO set_aside VALUES (?, ?, ?, ?, ?, ?, ?)", set_aside)
         self._merge_report(file_id, rel, rep)
@@ -297,29 +306,43 @@ class Ingest:
             return lambda cells: facility_rows.contact(cells, cols, self.hasher)
         return lambda cells: facility_rows.legal_case(cells, cols, self.hasher)
 
-    def _replace_same_extract(self, records: list[dict], file_id: str) -> None:
+    def _flush(self) -> None:
+        """Write the buffered rows, the registry's superseded extracts removed first."""
+        registry = self._pending.get("registry_rows")
+        if registry:
+            self._replace_same_extract(registry)
+        for table_name, records in self._pending.items():
+            self._insert(table_name, records)
+        self._pending, self._pending_count = {}, 0
+
+    def _replace_same_extract(self, records: list[dict]) -> None:
         """A unit's new extract replaces its previous extract with the same as-of date.
 
         Committee names repeat across a city (two 城西社区 in one county), so a
         unit is its name plus where it is: the township of its children's
-        village for a committee, the county for a school.
+        village for a committee, the county for a school. Rows from this
+        run's own files are never removed.
         """
-        villages: dict[str, Counter] = {}
+        villages: dict[tuple, Counter] = {}
         for r in records:
-            villages.setdefault(r["reporting_unit"], Counter())[r["village_code"]] += 1
+            villages.setdefault((r["file_id"], r["reporting_unit"]), Counter())[r["village_code"]] += 1
         scope = {}
-        for unit, counts in villages.items():
+        for (fid, unit), counts in villages.items():
             top = counts.most_common(1)[0][0]
-            scope[unit] = top[:9] if source_kind(unit) == "village" else top[:6]
+            scope[fid, unit] = top[:9] if source_kind(unit) == "village" else top[:6]
         for r in records:
-            r["unit_scope"] = scope[r["reporting_unit"]]
-        frame = pd.DataFrame(sorted({(r["reporting_unit"], r["unit_scope"], r["as_of"]) for r in records}),
-                             columns=["reporting_unit", "unit_scope", "as_of"])
-        self.con.register("new_extracts", frame)
+            r["unit_scope"] = scope[r["file_id"], r["reporting_unit"]]
+        extracts = pd.DataFrame(sorted({(r["reporting_unit"], r["unit_scope"], r["as_of"]) for r in records}),
+                                columns=["reporting_unit", "unit_scope", "as_of"])
+        this_run = pd.DataFrame({"file_id": sorted(self._run_files)})
+        self.con.register("new_extracts", extracts)
+        self.con.register("this_run", this_run)
         self.con.execute("""DELETE FROM registry_rows r USING new_extracts n
                             WHERE r.reporting_unit = n.reporting_unit AND r.unit_scope = n.unit_scope
-                              AND r.as_of = n.as_of::DATE AND r.file_id <> ?""", [file_id])
+                              AND r.as_of = n.as_of::DATE
+                              AND r.file_id NOT IN (SELECT file_id FROM this_run)""")
         self.con.unregister("new_extracts")
+        self.con.unregister("this_run")
 
     def _insert(self, table_name: str, records: list[dict]) -> None:
         if not records:

@@ -211,3 +211,32 @@ def test_age_limit_is_a_setting(small_city_dir, tmp_path):
     con.close()
     assert oldest <= 16
     assert over > 0
+
+
+def test_new_extract_from_a_unit_replaces_its_previous_one(small_city_dir, settings, tmp_path):
+    """The same committee re-sends its extract (same 填报日期) under another file name."""
+    import openpyxl
+
+    src = tmp_path / "city"
+    shutil.copytree(small_city_dir, src)
+    con = connect(tmp_path / "r.duckdb")
+    ingest(con, [src], settings)
+    old = next((src / "registry" / "villages").rglob("*.xlsx"))
+    rel = old.relative_to(src).as_posix()
+    old_loaded = con.execute("""SELECT count(*) FROM registry_rows r JOIN ingested_files f USING (file_id)
+                                WHERE f.path = ?""", [rel]).fetchone()[0]
+    before = con.execute("SELECT count(*) FROM registry_rows").fetchone()[0]
+    wb = openpyxl.load_workbook(old)
+    ws = wb.active
+    # Drop the first data row: find the header, delete the row below it.
+    header = next(r for r in range(1, 6) if ws.cell(r, 2).value and "姓名" in str(ws.cell(r, 2).value))
+    ws.delete_rows(header + 1)
+    resent = tmp_path / "resent"
+    resent.mkdir()
+    wb.save(resent / f"{old.stem}（更正）.xlsx")
+    report = ingest(con, [resent], settings)
+    after = con.execute("SELECT count(*) FROM registry_rows").fetchone()[0]
+    con.close()
+    new_loaded = report["rows_loaded"]
+    assert new_loaded in (old_loaded - 1, old_loaded)     # the dropped row may have been a defect
+    assert after == before - old_loaded + new_loaded       # the old extract is gone, not added to
