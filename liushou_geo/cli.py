@@ -50,12 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name-column", help="boundary file: the column holding names")
 
     p = sub.add_parser("metrics", help="figures per city, county, township or village",
-                       description="Children, pairing, guardians, terminals and rooms per unit.")
+                       description="Children, pairing, guardians, terminals and rooms per unit, and the "
+                                   "seven targets (t1a ... t7: _rate in percent, _num, _den, _met), room "
+                                   "coverage and proxy-parent cadence.")
     _add_common(p)
     p.add_argument("--level", choices=["city", "county", "township", "village"], default="township",
                    help="one row per unit of this level (default township)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table",
                    help="table for people; csv or json (an array of objects) for tools (default table)")
+    p = sub.add_parser("serve", help="serve the dashboard (Streamlit) on this machine",
+                       description="Serve the dashboard. Reads the database named by --db or $LIUSHOU_DB.")
+    p.add_argument("--db", help="DuckDB file (default: $LIUSHOU_DB or data/liushou.duckdb)")
+    p.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
     return parser
 
 
@@ -64,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(message)s")
     try:
-        return {"demo": cmd_demo, "ingest": cmd_ingest, "metrics": cmd_metrics}[args.command](args)
+        return {"demo": cmd_demo, "ingest": cmd_ingest, "metrics": cmd_metrics,
+                "serve": cmd_serve}[args.command](args)
     except (SettingsError, FileNotFoundError) as e:
         print(f"错误：{e}", file=sys.stderr)
         return 2
@@ -113,18 +121,33 @@ def _ingest_text(report: dict) -> str:
 
 
 def cmd_metrics(args) -> int:
-    from .metrics import METRIC_COLUMNS, unit_metrics
+    from .metrics import metrics_table
     from .store import connect
 
     settings = load_settings(args.settings)
     con = connect(args.db, read_only=True)
-    df = unit_metrics(con, args.level, settings).select(METRIC_COLUMNS)
+    df = metrics_table(con, args.level, settings)
     if args.format == "json":
         print(json.dumps(df.to_dicts(), ensure_ascii=False, indent=1))
     elif args.format == "csv":
         sys.stdout.write(df.write_csv())
     else:
         print(_table(df))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import os
+
+    from .serve import serve
+    from .store import db_path
+
+    path = db_path(args.db)
+    if not path.exists():
+        print(f"错误：数据库不存在：{path}。请先运行 liushou-geo ingest（或 make run）。", file=sys.stderr)
+        return 2
+    os.environ["LIUSHOU_DB"] = str(path.resolve())
+    serve(args.address, args.port)
     return 0
 
 

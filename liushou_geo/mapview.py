@@ -103,24 +103,17 @@ def fit_view(rings_list: list[list]) -> pdk.ViewState:
     return pdk.ViewState(longitude=(x0 + x1) / 2, latitude=lat_c, zoom=round(zoom, 2), pitch=0, bearing=0)
 
 
-def choropleth(units: pl.DataFrame, value_col: str, value_label: str, unit: str, layer_id: str,
-               labels: bool = False, basemap_style_url: str = "") -> MapView:
-    """A map of polygons shaded by ``value_col``.
-
-    ``units`` needs code, name, full_name, lon, lat, geom_web and the value
-    column. One feature per unit (multi-part units become several polygons
-    with the same code).
-    """
-    breaks = class_breaks(units[value_col].to_list())
+def _polygon_deck(units: pl.DataFrame, rows_for, layer_id: str, tooltip_text: str, labels: bool,
+                  basemap_style_url: str) -> CompactDeck:
+    """One PolygonLayer (a row per polygon part, same code for all parts of a
+    unit), optional name labels, the view fitted to the units."""
     rows, rings_all = [], []
     for r in units.iter_rows(named=True):
         parts = json.loads(r["geom_web"]) if r["geom_web"] else []
         rings_all.append(parts)
-        c = class_of(r[value_col], breaks)
-        color = SEQUENTIAL[c] if c is not None else NO_DATA
+        attrs = rows_for(r)
         for part in parts:
-            rows.append({"code": r["code"], "name": r["name"], "full_name": r["full_name"],
-                         "value": r[value_col], "polygon": part, "fill": color})
+            rows.append({"code": r["code"], "name": r["name"], "full_name": r["full_name"], **attrs, "polygon": part})
     layers = [pdk.Layer(
         "PolygonLayer", id=layer_id, data=rows, get_polygon="polygon", get_fill_color="fill",
         get_line_color=OUTLINE, line_width_min_pixels=1, stroked=True, filled=True, pickable=True,
@@ -135,15 +128,51 @@ def choropleth(units: pl.DataFrame, value_col: str, value_label: str, unit: str,
             font_family="'Noto Sans CJK SC, Microsoft YaHei, sans-serif'", font_weight=600,
             outline_width=2, outline_color=[255, 255, 255], font_settings={"sdf": True}, pickable=False,
         ))
-    deck = CompactDeck(
-        layers=layers,
-        initial_view_state=fit_view(rings_all),
-        tooltip={"text": "{full_name}\n" + value_label + "：{value} " + unit},
-        **_basemap(basemap_style_url),
-    )
+    return CompactDeck(layers=layers, initial_view_state=fit_view(rings_all),
+                       tooltip={"text": tooltip_text}, **_basemap(basemap_style_url))
+
+
+def choropleth(units: pl.DataFrame, value_col: str, value_label: str, unit: str, layer_id: str,
+               labels: bool = False, basemap_style_url: str = "") -> MapView:
+    """A map of polygons shaded by ``value_col`` in quantile classes.
+
+    ``units`` needs code, name, full_name, lon, lat, geom_web and the value column.
+    """
+    breaks = class_breaks(units[value_col].to_list())
+
+    def attrs(r):
+        c = class_of(r[value_col], breaks)
+        return {"value": r[value_col], "fill": SEQUENTIAL[c] if c is not None else NO_DATA}
+
+    deck = _polygon_deck(units, attrs, layer_id, "{full_name}\n" + value_label + "：{value} " + unit,
+                         labels, basemap_style_url)
     legend = list(zip(legend_labels(breaks, unit), SEQUENTIAL[: len(breaks)]))
-    return MapView(deck=deck, legend_title=value_label, legend=legend,
-                   feature_count=units.height, level="")
+    return MapView(deck=deck, legend_title=value_label, legend=legend, feature_count=units.height, level="")
+
+
+def status_map(units: pl.DataFrame, key: str, label: str, threshold: float | None, layer_id: str,
+               labels: bool = False, basemap_style_url: str = "") -> MapView:
+    """Units coloured by a target's status (达标 / 接近 / 未达标 / 不适用), or
+    for a target without a threshold by its rate in quantile classes."""
+    from .compliance import STATUS_COLORS, cell_text
+    from .targets import STATUS_LABELS
+
+    if threshold is None:
+        shaded = units.with_columns(pl.col(f"{key}_rate").alias("_rate"))
+        view = choropleth(shaded, "_rate", label, "%", layer_id, labels, basemap_style_url)
+        return view
+
+    def attrs(r):
+        s = r[f"{key}_status"]
+        return {"figure": cell_text(r[f"{key}_rate"], r[f"{key}_num"], r[f"{key}_den"]),
+                "verdict": STATUS_LABELS[s], "fill": list(STATUS_COLORS[s])}
+
+    deck = _polygon_deck(units, attrs, layer_id, "{full_name}\n" + label + "：{figure}\n{verdict}",
+                         labels, basemap_style_url)
+    legend = [(f"{STATUS_LABELS[s]}" + {"met": f"（≥{threshold:g}%）", "amber": "（差距在容差内）",
+                                        "short": "", "na": "（无统计对象）"}[s], list(STATUS_COLORS[s]))
+              for s in ("met", "amber", "short", "na")]
+    return MapView(deck=deck, legend_title=label, legend=legend, feature_count=units.height, level="")
 
 
 def _basemap(style_url: str) -> dict:
@@ -156,7 +185,20 @@ def _basemap(style_url: str) -> dict:
 
 
 def map_units(con: duckdb.DuckDBPyConnection, level: str, within: str = "") -> pl.DataFrame:
+    """Units of a level inside a code prefix, with browser geometry and full names."""
     return query(con, "map_units", {"level": level, "within": within})
+
+
+def target_map(con: duckdb.DuckDBPyConnection, settings: Settings, figures: pl.DataFrame, key: str,
+               level: str, within: str = "") -> MapView:
+    """A target's status per unit of ``level`` inside ``within`` (a code prefix)."""
+    from .targets import TARGET_BY_KEY, threshold
+
+    units = map_units(con, level, within).join(figures.drop("name"), on="code", how="left")
+    view = status_map(units, key, TARGET_BY_KEY[key].label, threshold(settings, key), layer_id=f"{level}s",
+                      labels=bool(within), basemap_style_url=settings.basemap_style_url)
+    view.level = level
+    return view
 
 
 def overview_map(con: duckdb.DuckDBPyConnection, settings: Settings, metrics: pl.DataFrame,

@@ -59,3 +59,16 @@ def overview(con: duckdb.DuckDBPyConnection, settings: Settings, county_code: st
         "terminal_shortfall": row["terminal_shortfall"] or 0,
         "townships_without_room": no_room,
     }
+
+
+def metrics_table(con: duckdb.DuckDBPyConnection, level: str, settings: Settings,
+                  villages: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The ``liushou-geo metrics`` table: the base figures and every target's
+    ``_rate``, ``_num``, ``_den``, ``_met`` plus the proxy-parent cadence counts."""
+    from .targets import target_columns, unit_targets
+
+    base = unit_metrics(con, level, settings).select(METRIC_COLUMNS)
+    tg = unit_targets(con, settings, level, villages)
+    extra = ["terminal_shortfall_cost_yuan"]
+    return base.join(tg.select(["code", *target_columns()]), on="code", how="left").with_columns(
+        (pl.col("terminal_shortfall") * settings.terminal_cost_yuan).alias(extra[0]))

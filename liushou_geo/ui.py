@@ -157,3 +157,104 @@ def township_table(county: str | None) -> None:
         df.rename(TABLE_HEADERS), hide_index=True, width="stretch",
         column_config={"结对率": st.column_config.NumberColumn(format="%.1f%%")},
     )
+
+
+# -- targets -------------------------------------------------------------------
+
+from . import compliance, targets  # noqa: E402  (kept with the helpers that use them)
+from .mapview import target_map  # noqa: E402
+
+
+@st.cache_data(show_spinner=False)
+def _village_targets(version: tuple, radius_km: float) -> pl.DataFrame:
+    return targets.village_targets(cursor(), settings(), radius_km)
+
+
+@st.cache_data(show_spinner=False)
+def _unit_targets(version: tuple, level: str, radius_km: float) -> pl.DataFrame:
+    return targets.unit_targets(cursor(), settings(), level, _village_targets(version, radius_km))
+
+
+@st.cache_resource(show_spinner=False)
+def _target_map(version: tuple, key: str, level: str, within: str, radius_km: float):
+    return target_map(cursor(), settings(), _unit_targets(version, level, radius_km), key, level, within)
+
+
+def unit_targets(level: str, within: str = "") -> pl.DataFrame:
+    """Target figures per unit of a level, inside a code prefix."""
+    df = _unit_targets(_db_version(), level, settings().room_radius_km)
+    return df.filter(pl.col("code").str.starts_with(within)) if within else df
+
+
+def target_map_view(key: str, level: str, within: str = ""):
+    return _target_map(_db_version(), key, level, within, settings().room_radius_km)
+
+
+def target_selector(key: str = "target") -> str:
+    """Sidebar choice of the target shown on the map, kept in the URL (?target=t4)."""
+    keys = [t.key for t in targets.ALL_TARGETS]
+    wanted = st.query_params.get("target", "t4")
+    if key not in st.session_state:
+        st.session_state[key] = wanted if wanted in keys else "t4"
+    choice = st.sidebar.selectbox("地图显示的目标", keys, key=key,
+                                  format_func=lambda k: targets.TARGET_BY_KEY[k].label)
+    st.query_params["target"] = choice
+    return choice
+
+
+def township_param(county: str | None) -> str | None:
+    """The township in the URL (?township=CODE), if it lies inside the chosen county."""
+    code = st.query_params.get("township")
+    towns = set(unit_targets("township", county[:6] if county else "")["code"])
+    return code if code in towns else None
+
+
+def set_township(code: str | None) -> None:
+    if code:
+        st.query_params["township"] = code
+    elif "township" in st.query_params:
+        del st.query_params["township"]
+
+
+def as_of_caption() -> None:
+    newest, oldest = targets.report_dates(cursor())
+    if newest is None:
+        st.warning("尚未导入任何台帐。")
+        return
+    span = f"{newest}" if newest == oldest else f"{oldest} 至 {newest}"
+    st.caption(f"数据截至：{span}（各台帐填报日期）。比例按达标阈值着色：蓝=达标，黄=接近（差距≤"
+               f"{settings().amber_band:g}个百分点），红=未达标，灰=不适用。")
+
+
+def target_matrix(level: str, within: str, key: str) -> str | None:
+    """The unit × target matrix, sortable; returns the code of a clicked row."""
+    df = unit_targets(level, within)
+    header = {"township": "乡镇（街道）", "village": "村（社区）", "county": "县（市、区）"}[level]
+    event = st.dataframe(compliance.styled_matrix(df, header, level), hide_index=True, width="stretch",
+                         on_select="rerun", selection_mode="single-row", key=key,
+                         column_config={t.short: st.column_config.TextColumn(
+                             t.short, help=f"{t.label}：比例（分子/分母）") for t in compliance.matrix_targets(level)})
+    rows = event.selection.rows if event and event.selection else []
+    return df["code"][rows[0]] if rows else None
+
+
+def evaluation(level: str) -> "pd.DataFrame":
+    """Year-end evaluation rows: the city first, then every unit of ``level``."""
+    city = unit_targets("city")
+    units = unit_targets(level)
+    both = pl.concat([city, units], how="vertical_relaxed")
+    th = {t.key: targets.threshold(settings(), t.key) for t in targets.ALL_TARGETS}
+    return compliance.evaluation_table(both, th)
+
+
+def evaluation_excel(level: str) -> bytes:
+    newest, _ = targets.report_dates(cursor())
+    df = evaluation(level)
+    return compliance.to_excel({"年度评估": df}, f"{settings().city_name}留守儿童关爱服务年度评估",
+                               f"数据截至 {newest}；数据来源：各学校、村（居）委会留守儿童信息台帐")
+
+
+def unit_name(level: str, code: str) -> str:
+    """The name of a unit of a level, by code."""
+    df = unit_targets(level).filter(pl.col("code") == code)
+    return df["name"][0] if df.height else code
