@@ -5,6 +5,7 @@ legal cases. Same contract as ``registry_rows``: a record or a RowProblem.
 
 from __future__ import annotations
 
+import re
 
 import shapely
 
@@ -33,9 +34,12 @@ def _child_key(cells, columns, hasher: IdHasher) -> str:
     id_number = idcard.normalise(raw)
     if not id_number:
         raise RowProblem("missing_id", "儿童身份证号", "儿童身份证号为空。请补填")
+    if not re.fullmatch(r"\d{17}[\dX]", id_number) or idcard.birth_date(id_number) is None:
+        raise RowProblem("id_format", "儿童身份证号",
+                         f"儿童身份证号“{idcard.mask(id_number)}”不是有效的18位号码（{len(id_number)}位，或出生日期不对）。请核对后重填")
     if not idcard.is_valid(id_number):
         raise RowProblem("id_check_digit", "儿童身份证号",
-                         f"儿童身份证号 {idcard.mask(id_number)} 无效（位数或校验位不对）。请核对")
+                         f"儿童身份证号 {idcard.mask(id_number)} 校验位不对（可能抄错一位）。请核对")
     return hasher(id_number)
 
 

@@ -28,6 +28,7 @@ class Gazetteer:
             lambda c, t, v: (unit_key(c), unit_key(t), name_key(v)),
             lambda c, t, v: (unit_key(t), name_key(v)),
             lambda c, t, v: (unit_key(c), name_key(v)),
+            lambda c, t, v: name_key(v),
         ):
             m: dict = defaultdict(set)
             for code, v, t, c, *_ in rows:
@@ -49,6 +50,9 @@ class Gazetteer:
             keys.append((1, (t, v)))
         if county:
             keys.append((2, (c, v)))
+        if not county and not township:
+            # Neither county nor township given: the name alone, when it is unique in the city.
+            keys.append((3, v))
         for i, key in keys:
             code = self._maps[i].get(key)
             if code:

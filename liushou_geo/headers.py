@@ -112,9 +112,32 @@ def fold(text: object) -> str:
     return re.sub(r"\s+", "", str(text or "")).translate(_FOLD)
 
 
+_MARKS = "*＊※★"
+_HINT_RE = re.compile(r"\([^()]*\)$")
+
+
 def canonical(header: object) -> str | None:
-    """The field key a header names, or None when it names none we know."""
-    return _LOOKUP.get(fold(header))
+    """The field key a header names, or None when it names none we know.
+
+    Templates mark required columns (``*姓名``) and add hints in brackets
+    (``身份证号（18位）``, ``联系卡（是/否）``); both are ignored when the bare
+    header is one we know. A unit in brackets is not a hint: 投入资金(万元) is
+    not 投入资金(元).
+    """
+    folded = fold(header)
+    key = _LOOKUP.get(folded)
+    if key:
+        return key
+    bare = folded.strip(_MARKS)
+    key = _LOOKUP.get(bare)
+    if key:
+        return key
+    unhinted = _HINT_RE.sub("", bare)
+    if unhinted and unhinted != bare:
+        key = _LOOKUP.get(unhinted)
+        if key and key != "cost":
+            return key
+    return None
 
 
 def map_header(cells: list) -> dict[str, int]:
@@ -127,11 +150,19 @@ def map_header(cells: list) -> dict[str, int]:
     return found
 
 
+# A registry extract that lost its ID column (or its name column) is still a
+# registry extract: two of these fields recognise it, and the missing required
+# column is then reported for the file instead of the file being unrecognised.
+_REGISTRY_CORE = {"name", "id_number", "sex", "birth"}
+
+
 def detect_kind(fields: set[str]) -> str | None:
     """The file kind whose signature the fields carry; the most specific wins."""
-    matches = [k for k, sig in KIND_SIGNATURES.items() if sig <= fields]
-    if not matches:
-        return None
-    # attendance/contacts/legal cases also carry an ID; registry needs a name
-    # column and the others do not, so prefer the kind with the largest signature.
-    return max(matches, key=lambda k: len(KIND_SIGNATURES[k]))
+    matches = [k for k, sig in KIND_SIGNATURES.items() if sig <= fields and k != "registry"]
+    if matches:
+        # attendance/contacts/legal cases carry an ID too; their own columns
+        # say what they are, so they win over the registry's generic ones.
+        return max(matches, key=lambda k: len(KIND_SIGNATURES[k]))
+    if KIND_SIGNATURES["registry"] <= fields or len(fields & _REGISTRY_CORE) >= 2:
+        return "registry"
+    return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from .headers import detect_kind, map_header
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
 CSV_SUFFIXES = {".csv", ".txt"}
 # First cells of rows that are not data: totals, signatures, notes.
-_FOOTER_MARKS = ("合计", "总计", "小计", "填表人", "审核人", "制表人", "负责人", "备注", "说明", "注:", "注：")
+_FOOTER_MARKS = ("合计", "总计", "小计", "填表人", "填报人", "审核人", "审核:", "审核：", "制表", "负责人", "备注",
+                 "说明", "注:", "注：", "单位(盖章)", "单位（盖章）", "盖章")
 _HEADER_SCAN_ROWS = 12
 
 
@@ -88,9 +90,21 @@ def is_blank(cells: list) -> bool:
 def is_footer(cells: list) -> bool:
     """A totals, signature or note row below the data."""
     for c in cells[:3]:
-        if isinstance(c, str) and c.strip().startswith(_FOOTER_MARKS):
+        # "合  计": clerks space out short labels to fill the cell.
+        if isinstance(c, str) and re.sub(r"\s+", "", c).startswith(_FOOTER_MARKS):
             return True
     return False
+
+
+def is_note(cells: list, columns: dict[str, int]) -> bool:
+    """A one-cell text row outside the data columns (a merged note such as
+    "以上信息经核实无误"), not a child's row: its only text stands in the 序号
+    column or in a column the header does not name."""
+    filled = [i for i, c in enumerate(cells) if not is_blank([c])]
+    if len(filled) != 1 or not isinstance(cells[filled[0]], str):
+        return False
+    data_columns = {i for key, i in columns.items() if key != "seq"}
+    return filled[0] not in data_columns
 
 
 def find_header(rows: list[list]) -> tuple[int, dict[str, int], str | None] | None:
@@ -134,6 +148,8 @@ def read_tables(path: Path) -> list[Table]:
                 continue
             if after_footer and sum(not is_blank([c]) for c in cells) < 3:
                 # A note below the totals (one merged cell), not a child's row.
+                continue
+            if is_note(cells, cols):
                 continue
             table.rows.append((i + 1, cells))
         tables.append(table)

@@ -95,6 +95,9 @@ def check_row(cells: list, columns: dict[str, int], ctx: RowContext) -> dict:
     if len(id_number) != 18 or not re.fullmatch(r"\d{17}[\dX]", id_number):
         raise RowProblem("id_format", _label("id_number"),
                          f"身份证号“{idcard.mask(id_number)}”不是18位（{len(id_number)}位）。请核对后重填")
+    if idcard.birth_date(id_number) is None:
+        raise RowProblem("id_format", _label("id_number"),
+                         f"身份证号 {idcard.mask(id_number)} 中的出生日期（第7-14位）不是有效日期。请对照户口簿核对")
     if not idcard.is_valid(id_number):
         raise RowProblem("id_check_digit", _label("id_number"),
                          f"身份证号 {idcard.mask(id_number)} 校验位不对（可能抄错一位）。请对照户口簿核对")

@@ -78,3 +78,38 @@ def test_unknown_county_in_url_shows_the_city(app, small_truth):
 def test_map_payload_is_small(app):
     at = app.run()
     assert len(at.get("deck_gl_json_chart")[0].proto.json.encode()) < 200_000
+
+
+def test_compliance_page(app, small_truth):
+    at = app.run()
+    at.switch_page("pages/compliance.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value.startswith("七项目标达标情况")
+    spec = _map(at)
+    towns = _layer(spec, "townships")
+    assert len({f["code"] for f in towns["data"]}) == len(small_truth.townships)
+    assert all(f["verdict"] in ("达标", "接近", "未达标", "不适用") for f in towns["data"])
+    assert len(at.dataframe) == 1                       # the township × target matrix
+
+
+def test_compliance_drills_to_a_townships_villages(app, small_truth):
+    town = sorted(small_truth.townships["code"])[0]
+    app.query_params["township"] = town
+    app.query_params["target"] = "t5"
+    at = app.run()
+    at.switch_page("pages/compliance.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = _map(at)
+    villages = _layer(spec, "villages")
+    expected = {c for c in small_truth.villages["code"] if c.startswith(town[:9])}
+    assert {f["code"] for f in villages["data"]} == expected
+    assert len(at.dataframe) == 2                       # townships, then this township's villages
+    assert "临时监护人落实率" in json.loads(at.get("deck_gl_json_chart")[0].proto.tooltip)["text"]
+
+
+def test_evaluation_page_exports_excel(app):
+    at = app.run()
+    at.switch_page("pages/evaluation.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.dataframe) == 1
+    assert at.radio(key="evaluation_level").value == "county"

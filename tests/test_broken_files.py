@@ -841,11 +841,13 @@ def _(d, city):
 def _(d, city):
     n = make_id(city.v, 1)
     header = ["监护人姓名", "儿童身份证号", "培训日期", "培训主题"]
-    rows = [["张桂英", n, "2026-03-01", "家庭教育"], ["张桂英", float(n), "2026-03-01", "安全"],
+    rows = [["张桂英", n, "2026-03-01", "家庭教育"], ["张桂英", float(n[:17] + "1"), "2026-03-01", "安全"],
             ["张桂英", n[:17] + ("0" if n[17] != "0" else "1"), "2026-03-01", "安全"],
+            ["张桂英", n[:16], "2026-03-01", "安全"],
             ["张桂英", n, None, "安全"], ["张桂英", None, "2026-04-01", "安全"]]
     write_xlsx(d / "家长学校培训记录.xlsx", header, rows)
-    return {"家长学校培训记录.xlsx": F(5, 1, id_excel_rounded=1, id_check_digit=1, missing_value=1, missing_id=1)}
+    return {"家长学校培训记录.xlsx": F(6, 1, id_excel_rounded=1, id_check_digit=1, id_format=1, missing_value=1,
+                                       missing_id=1)}
 
 
 # ============================================================================

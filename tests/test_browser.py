@@ -101,3 +101,20 @@ def test_county_view_from_url(server, browser):
     assert page.get_by_text("城关区").first.is_visible()
     assert not [u for u in requests if not u.startswith((server, "data:", "blob:"))]
     page.close()
+
+
+def test_compliance_page_in_chromium(server, browser):
+    page, requests = _load(browser, f"{server}/targets?target=t4", "compliance.png")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.get_by_text("七项目标达标情况").first.is_visible()
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1
+    assert not [u for u in requests if not u.startswith((server, "data:", "blob:"))]
+    page.close()
+
+
+def test_a_page_file_name_in_the_url_does_not_bypass_the_app(server, browser):
+    """/compliance names a file in pages/; it must not run that file without app.py."""
+    page, _ = _load(browser, f"{server}/compliance", "bypass.png")
+    assert page.get_by_text("总览").first.is_visible()           # app.py's navigation is there
+    assert page.get_by_text("留守儿童关爱服务地图").first.is_visible()   # and the default page ran
+    page.close()

@@ -33,7 +33,12 @@ VILLAGE_COLUMNS = ["code", "name", "kind", "township_code", "township_name", "co
 
 @dataclass
 class DemoCity:
-    """Ground truth in memory. ``children`` is what a perfect ingest of the written files loads."""
+    """Ground truth in memory. ``children`` is what a perfect ingest of the written files loads.
+
+    At province scale ``children`` and ``attendance`` are polars DataFrames (Arrow strings, dates as
+    ``Date``, ``pair_date`` null when unpaired): 1.5 million rows as pandas object columns need
+    several GB. The other scales keep pandas with Python ``date`` objects.
+    """
 
     seed: int
     scale: str
@@ -43,10 +48,10 @@ class DemoCity:
     townships: gpd.GeoDataFrame
     counties: gpd.GeoDataFrame
     schools: pd.DataFrame
-    children: pd.DataFrame
+    children: pd.DataFrame  # polars.DataFrame at province scale
     rooms: pd.DataFrame
     terminals: pd.DataFrame
-    attendance: pd.DataFrame
+    attendance: pd.DataFrame  # polars.DataFrame at province scale
     contacts: pd.DataFrame | None
     cases: pd.DataFrame
     defects: list[dict] = field(default_factory=list)  # filled by write_city (rows are known then)
@@ -65,7 +70,8 @@ def build_city(seed: int = 7, scale: str = "city", defect_rate: float = 0.01,
     prng = np.random.default_rng([seed, 1])
     schools = population.build_schools(prng, villages, townships)
     children = population.build_children(prng, villages, schools, as_of, scale)
-    children = children.drop(columns=["_age", "_birth64"])
+    if scale != "province":
+        children = children.drop(columns=["_age", "_birth64"])
     srng = np.random.default_rng([seed, 2])
     rooms = population.build_rooms(srng, villages, townships, schools, as_of)
     terminals = population.build_terminals(srng, villages, schools, children)
@@ -138,42 +144,61 @@ def generate(out_dir, seed: int = 7, scale: str = "city", defect_rate: float = 0
 
 
 def _write_province_registry(city: DemoCity, out: Path) -> tuple[int, int]:
-    """One UTF-8 CSV per city: committee rows then school rows, header on row 1 (polars, vectorised)."""
+    """One UTF-8 CSV per city: committee rows then school rows, header on row 1.
+
+    Built and written one city at a time from the polars children table, so only one city's
+    registry rows exist at once (the province has ~1.5 million children).
+    """
     import polars as pl
 
     ch = city.children
+    if not isinstance(ch, pl.DataFrame):
+        ch = pl.from_pandas(ch)
     v = pd.DataFrame(city.villages.drop(columns="geometry"))
-    vv = v.set_index("code").loc[ch.village_code]
-    committee = vv.name.to_numpy(dtype=object) + np.where(vv.kind.to_numpy() == "村", "民委员会", "居民委员会")
-    base = pl.DataFrame({
-        "姓名": ch.name.to_numpy(dtype=object), "性别": ch.sex.to_numpy(dtype=object),
-        "身份证号": ch.id.to_numpy(dtype=object), "出生日期": pd.to_datetime(ch.birth).dt.strftime("%Y-%m-%d").to_numpy(dtype=object),
-        "县(市、区)": vv.county_name.to_numpy(dtype=object), "乡镇(街道)": vv.township_name.to_numpy(dtype=object),
-        "村(社区)": vv.name.to_numpy(dtype=object), "区划代码": ch.village_code.to_numpy(dtype=object),
-        "就读学校": ch.school_name.to_numpy(dtype=object), "年级": ch.grade.to_numpy(dtype=object),
-        "班级": ch.class_.to_numpy(dtype=object), "班主任": ch.head_teacher.to_numpy(dtype=object),
-        "就学状态": ch.status.to_numpy(dtype=object), "父亲姓名": ch.father_name.to_numpy(dtype=object),
-        "父亲务工地": ch.father_work.to_numpy(dtype=object), "父亲电话": ch.father_phone.to_numpy(dtype=object),
-        "母亲姓名": ch.mother_name.to_numpy(dtype=object), "母亲务工地": ch.mother_work.to_numpy(dtype=object),
-        "母亲电话": ch.mother_phone.to_numpy(dtype=object), "临时监护人": ch.guardian_name.to_numpy(dtype=object),
-        "与儿童关系": ch.guardian_relation.to_numpy(dtype=object), "监护人电话": ch.guardian_phone.to_numpy(dtype=object),
-        "监护人住址": ch.guardian_address.to_numpy(dtype=object), "性格特点": ch.personality.to_numpy(dtype=object),
-        "兴趣爱好": ch.hobbies.to_numpy(dtype=object), "病史": ch.medical.to_numpy(dtype=object),
-        "联系卡": np.where(ch.contact_card.to_numpy(), "是", "否").astype(object),
-        "亲情号码": ch.family_numbers.to_numpy(dtype=object), "结对帮扶人": ch.helper.to_numpy(dtype=object),
-        "帮扶人单位": ch.helper_unit.to_numpy(dtype=object),
-        "结对日期": pd.to_datetime(ch.pair_date).dt.strftime("%Y-%m-%d").fillna("").to_numpy(dtype=object),
-        "_committee": committee, "_city": vv.city_name.to_numpy(dtype=object),
-        "_in_v": ch.in_village_file.to_numpy(), "_in_s": ch.in_school_file.to_numpy(),
-    })
+    vil = pl.DataFrame({
+        "区划代码": [str(c) for c in v.code], "村(社区)": [str(c) for c in v.name],
+        "县(市、区)": [str(c) for c in v.county_name], "乡镇(街道)": [str(c) for c in v.township_name],
+        "_committee": [str(n) + ("民委员会" if k == "村" else "居民委员会") for n, k in zip(v.name, v.kind)],
+        "_city": [str(c) for c in v.city_name]})
+    date_str = [pl.col(c).cast(pl.Date).dt.strftime("%Y-%m-%d") for c in ("birth", "pair_date")]
+    base_cols = [
+        pl.col("name").alias("姓名"), pl.col("sex").alias("性别"), pl.col("id").alias("身份证号"),
+        date_str[0].alias("出生日期"), pl.col("县(市、区)"), pl.col("乡镇(街道)"), pl.col("村(社区)"),
+        pl.col("village_code").alias("区划代码"), pl.col("school_name").alias("就读学校"),
+        pl.col("grade").alias("年级"), pl.col("class_").alias("班级"), pl.col("head_teacher").alias("班主任"),
+        pl.col("status").alias("就学状态"), pl.col("father_name").alias("父亲姓名"),
+        pl.col("father_work").alias("父亲务工地"), pl.col("father_phone").alias("父亲电话"),
+        pl.col("mother_name").alias("母亲姓名"), pl.col("mother_work").alias("母亲务工地"),
+        pl.col("mother_phone").alias("母亲电话"), pl.col("guardian_name").alias("临时监护人"),
+        pl.col("guardian_relation").alias("与儿童关系"), pl.col("guardian_phone").alias("监护人电话"),
+        pl.col("guardian_address").alias("监护人住址"), pl.col("personality").alias("性格特点"),
+        pl.col("hobbies").alias("兴趣爱好"), pl.col("medical").alias("病史"),
+        pl.when(pl.col("contact_card")).then(pl.lit("是")).otherwise(pl.lit("否")).alias("联系卡"),
+        pl.col("family_numbers").alias("亲情号码"), pl.col("helper").alias("结对帮扶人"),
+        pl.col("helper_unit").alias("帮扶人单位"), date_str[1].fill_null("").alias("结对日期"),
+        pl.col("_committee"), pl.col("in_village_file").alias("_in_v"), pl.col("in_school_file").alias("_in_s"),
+    ]
     as_of = city.as_of.isoformat()
-    vrows = base.filter(pl.col("_in_v")).with_columns(pl.col("_committee").alias("填报单位"))
-    srows = base.filter(pl.col("_in_s")).with_columns(pl.col("就读学校").alias("填报单位"), pl.lit("").alias("区划代码"))
-    allrows = pl.concat([vrows, srows]).with_columns(pl.lit(as_of).alias("填报日期"))
     (out / "registry").mkdir(parents=True, exist_ok=True)
-    files = 0
-    for (cname,), part in allrows.group_by("_city", maintain_order=True):
-        part = part.with_row_index("序号", offset=1).select(writers.HEADERS)
-        part.write_csv(out / "registry" / f"{cname}留守儿童信息台帐.csv")
+    cities = list(dict.fromkeys(vil["_city"].to_list()))  # order of first appearance
+    vcity = dict(zip(vil["区划代码"].to_list(), vil["_city"].to_list()))
+    files = rows = 0
+    for cname in cities:
+        codes = [c for c, n in vcity.items() if n == cname]
+        part = (ch.lazy().filter(pl.col("village_code").is_in(codes))
+                .join(vil.lazy().drop("_city"), left_on="village_code", right_on="区划代码", how="left",
+                      maintain_order="left")
+                .select(base_cols).collect())
+        if part.height == 0:
+            continue
+        vrows = part.filter(pl.col("_in_v")).with_columns(pl.col("_committee").alias("填报单位"))
+        srows = part.filter(pl.col("_in_s")).with_columns(pl.col("就读学校").alias("填报单位"),
+                                                          pl.lit("").alias("区划代码"))
+        allrows = pl.concat([vrows, srows]).with_columns(pl.lit(as_of).alias("填报日期"))
+        del part, vrows, srows
+        allrows.with_row_index("序号", offset=1).select(writers.HEADERS).write_csv(
+            out / "registry" / f"{cname}留守儿童信息台帐.csv")
         files += 1
-    return files, allrows.height
+        rows += allrows.height
+        del allrows
+    return files, rows

@@ -11,6 +11,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
 from .. import idcard
 from . import names as N
@@ -110,8 +111,88 @@ def build_schools(rng, villages: pd.DataFrame, townships: pd.DataFrame) -> pd.Da
     return schools
 
 
+# --- Column-wise string building for children: numeric draws first, strings via polars (Arrow) ---
+# Every random draw below happens in the same order and with the same sizes as the original
+# object-array code, so the output is unchanged; only the strings are built without one Python
+# object per cell (the province's 1.5 million children would otherwise need ~8 GB).
+
+_NS, _NG = len(N.SURNAMES), len(N.GIVEN_CHARS)
+_S_PL = pl.Series(list(N.SURNAMES) + [""], dtype=pl.String)  # last entry: the empty sentinel
+_G_PL = pl.Series(list(N.GIVEN_CHARS) + [""], dtype=pl.String)
+_PHONE_HEADS = pl.Series(["13", "15", "17", "18", "19", "13", "15", "18"], dtype=pl.String)
+
+
+def _surname_idx(rng, n) -> np.ndarray:
+    """The draw of :func:`surnames`, as indices."""
+    return rng.choice(_NS, n, p=_SURNAME_P)
+
+
+def _given_idx(rng, n) -> tuple[np.ndarray, np.ndarray]:
+    """The draws of :func:`given_names`, as indices (second char = sentinel for one-char names)."""
+    a = rng.integers(0, _NG, n)
+    b = rng.integers(0, _NG, n)
+    return a, np.where(rng.random(n) < 0.75, b, _NG)
+
+
+def _names_pl(s, a, b, keep=None) -> pl.Series:
+    if keep is not None:
+        s, a, b = np.where(keep, s, _NS), np.where(keep, a, _NG), np.where(keep, b, _NG)
+    return _S_PL.gather(s) + _G_PL.gather(a) + _G_PL.gather(b)
+
+
+def _phone_idx(rng, n) -> tuple[np.ndarray, np.ndarray]:
+    """The draws of :func:`phones`."""
+    return rng.integers(0, 8, n), rng.integers(0, 10**9, n)
+
+
+def _phones_pl(head, tail) -> pl.Series:
+    return _PHONE_HEADS.gather(head) + pl.Series(tail).cast(pl.String).str.zfill(9)
+
+
+def _keep_pl(s: pl.Series, keep: np.ndarray) -> pl.Series:
+    """s where keep, else ''."""
+    return pl.select(pl.when(pl.Series(keep)).then(s).otherwise(pl.lit(""))).to_series()
+
+
+def _vocab_pl(values) -> pl.Series:
+    return pl.Series([str(v) for v in values], dtype=pl.String)
+
+
+def _ids_pl(area: np.ndarray, birth: np.ndarray, seq: np.ndarray, male: np.ndarray) -> pl.Series:
+    """IDs by the rule of idcard.make_id, vectorised on integers (checked on a sample)."""
+    seqv = (seq % 500 * 2 + male.astype(np.int64)).astype(np.int64)
+    y = birth.astype("datetime64[Y]").astype(np.int64) + 1970
+    m = birth.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    d = (birth - birth.astype("datetime64[M]")).astype(np.int64) + 1
+    ymd = y * 10000 + m * 100 + d
+    w = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
+    total = np.zeros(len(area), dtype=np.int64)
+    for k, (val, width) in enumerate(((area.astype(np.int64), 6), (ymd, 8), (seqv, 3))):
+        off = (0, 6, 14)[k]
+        for j in range(width):
+            total += (val // 10 ** (width - 1 - j) % 10) * w[off + j]
+    chk = pl.Series(list("10X98765432"), dtype=pl.String).gather(total % 11)
+    ids = (pl.Series(area).cast(pl.String).str.zfill(6) + pl.Series(ymd).cast(pl.String).str.zfill(8)
+           + pl.Series(seqv).cast(pl.String).str.zfill(3) + chk)
+    n = len(area)
+    if n:
+        for i in np.unique(np.linspace(0, n - 1, min(n, 500)).astype(int)):  # same rule as the shared helper
+            b = pd.Timestamp(birth[i]).date()
+            assert ids[int(i)] == idcard.make_id(f"{int(area[i]):06d}", b, int(seq[i]), bool(male[i]))
+    return ids
+
+
+def _obj_to_pl(a: np.ndarray) -> pl.Series:
+    """A low-cardinality numpy string/object array as a polars String Series."""
+    codes, uniques = pd.factorize(a)
+    return _vocab_pl(list(uniques)).gather(codes)
+
+
 def build_children(rng, villages: pd.DataFrame, schools: pd.DataFrame, as_of: dt.date,
-                   scale: str) -> pd.DataFrame:
+                   scale: str) -> pd.DataFrame | pl.DataFrame:
+    """One row per child. Below the province a pandas DataFrame (with ``_age`` and ``_birth64``);
+    at the province a polars DataFrame (Arrow strings, dates as Date, no helper columns)."""
+    big = scale == "province"
     nv = len(villages)
     urban = villages.urban.to_numpy()
     t_codes, t_inv = np.unique(villages.township_code.to_numpy(), return_inverse=True)
@@ -134,17 +215,23 @@ def build_children(rng, villages: pd.DataFrame, schools: pd.DataFrame, as_of: dt
     age = _age(birth, as_of)
     male = rng.random(n) < 0.53
 
-    vc = villages.code.to_numpy()[vidx]
-    tc = villages.township_code.to_numpy()[vidx]
-    cc = villages.county_code.to_numpy()[vidx]
-    area6 = np.array([c[:6] for c in villages.county_code.to_numpy()], dtype=object)[vidx]
+    v_code = [str(c) for c in villages.code]
+    v_tc = [str(c) for c in villages.township_code]
+    v_cc = [str(c) for c in villages.county_code]
+    v_name = [str(c) for c in villages.name]
+    v_tname = [str(c) for c in villages.township_name]
+    v_cname = [str(c) for c in villages.county_name]
+    v_ju = villages.kind.to_numpy() == "居"
+    area = np.array([int(c[:6]) for c in v_cc], dtype=np.int64)[vidx]
 
     # Unique IDs: sequence numbers counted within (area, birth, sex) from a random offset.
-    key = pd.DataFrame({"a": area6, "b": birth, "m": male})
+    key = pd.DataFrame({"a": area, "b": birth, "m": male})
     grp = key.groupby(["a", "b", "m"], sort=False)
     gid = grp.ngroup().to_numpy()
     seq = grp.cumcount().to_numpy() + rng.integers(0, 400, gid.max() + 1 if n else 0)[gid]
-    ids = make_ids(area6, birth, seq, male)
+    del key, grp, gid
+    ids = _ids_pl(area, birth, seq, male)
+    del area, seq
 
     # Enrolment status by age.
     u = rng.random(n)
@@ -157,99 +244,125 @@ def build_children(rng, villages: pd.DataFrame, schools: pd.DataFrame, as_of: dt
     status[hs] = np.where(u[hs] < 0.7, "在校", "辍学")
     kg = (status == "学前") & (rng.random(n) < 0.6)
 
-    # School of each child: township's 小学 / 初中 / 幼儿园, county's 高中.
-    sch = schools.set_index(["township_code", "kind"]).name
-    hsch = schools[schools.kind == "高中"].set_index("county_code").name
-    school = np.full(n, "", dtype=object)
+    # School of each child (row in `schools`, -1 for none): township's 小学 / 初中 / 幼儿园, county's 高中.
+    s_pos = {(str(t), str(k)): i for i, (t, k) in enumerate(zip(schools.township_code, schools.kind))}
+    h_pos = {str(c): i for i, (c, k) in enumerate(zip(schools.county_code, schools.kind)) if k == "高中"}
     level = np.full(n, "", dtype=object)
     enrolled = status == "在校"
     level[enrolled & (age <= 11)] = "小学"
     level[enrolled & (age >= 12) & (age <= 14)] = "初中"
     level[enrolled & (age >= 15)] = "高中"
     level[kg] = "幼儿园"
+    sidx = np.full(n, -1, dtype=np.int64)
     for lv in ("小学", "初中", "幼儿园"):
         m = level == lv
-        school[m] = sch.reindex(pd.MultiIndex.from_arrays([tc[m], np.full(m.sum(), lv)])).to_numpy()
+        sidx[m] = np.array([s_pos.get((t, lv), -1) for t in v_tc], dtype=np.int64)[vidx[m]]
     m = level == "高中"
-    school[m] = hsch.reindex(cc[m]).to_numpy()
+    sidx[m] = np.array([h_pos.get(c, -1) for c in v_cc], dtype=np.int64)[vidx[m]]
+    has_school = sidx >= 0
+    school = _vocab_pl(list(schools.name) + [""]).gather(np.where(has_school, sidx, len(schools)))
     grade_names = {3: "小班", 4: "中班", 5: "大班", 6: "一年级", 7: "二年级", 8: "三年级", 9: "四年级",
                    10: "五年级", 11: "六年级", 12: "七年级", 13: "八年级", 14: "九年级", 15: "高一", 16: "高二",
                    17: "高三"}
     ga = np.array([grade_names.get(a, "") for a in range(18)], dtype=object)
-    has_school = school != ""
     grade = np.where(has_school, ga[age], "")
-    klass = np.where(has_school, _cat(rng.integers(1, 5, n).astype(str), "班"), "")
-    # One head teacher per (school, grade, class).
-    combo = pd.Series(_cat(school, "|", grade, "|", klass))
+    kk = np.where(has_school, rng.integers(1, 5, n), 0)
+    klass = pl.Series(["", "1班", "2班", "3班", "4班"], dtype=pl.String).gather(kk)
+    # One head teacher per (school name, grade, class), numbered in order of first appearance
+    # (schools of namesake townships in different counties share a name, hence the key).
+    gcode = pd.factorize(ga)[0]
+    ncode = np.append(pd.factorize(schools.name.to_numpy())[0], -1)[sidx]  # sidx -1 -> -1
+    combo = ((ncode + 1) * 32 + np.where(has_school, gcode[age], gcode[0])) * 8 + kk
     code_ = pd.factorize(combo)[0]
+    del combo
     teachers = full_names(rng, code_.max() + 1)
     head = np.where(has_school, teachers[code_], "")
 
-    sname = surnames(rng, n)
-    name = full_names(rng, n, sname)
-    msur = surnames(rng, n)
-    father = full_names(rng, n, sname)
-    mother = full_names(rng, n, msur)
+    sname = _surname_idx(rng, n)
+    name = _names_pl(sname, *_given_idx(rng, n))
+    msur = _surname_idx(rng, n)
+    father = _names_pl(sname, *_given_idx(rng, n))
+    mother = _names_pl(msur, *_given_idx(rng, n))
     wp = np.array(N.WORK_PLACES)
     fwork, mwork = wp[rng.integers(0, len(wp), n)], wp[rng.integers(0, len(wp), n)]
     same = rng.random(n) < 0.6  # parents often work in the same place
     mwork = np.where(same, fwork, mwork)
-    fphone, mphone = phones(rng, n), phones(rng, n)
+    fphone, mphone = _phones_pl(*_phone_idx(rng, n)), _phones_pl(*_phone_idx(rng, n))
 
     rel = np.array(N.GUARDIAN_RELATIONS)[rng.integers(0, len(N.GUARDIAN_RELATIONS), n)]
     gsur = np.where(np.isin(rel, ["祖父", "伯父", "叔叔", "哥哥", "姐姐", "姑姑"]), sname,
-                    np.where(np.isin(rel, ["外祖父", "舅舅"]), msur, surnames(rng, n)))
+                    np.where(np.isin(rel, ["外祖父", "舅舅"]), msur, _surname_idx(rng, n)))
     has_g = rng.random(n) < 0.97
-    gname = np.where(has_g, full_names(rng, n, gsur), "")
+    gname = _names_pl(gsur, *_given_idx(rng, n), keep=has_g)
     grel = np.where(has_g, rel, "")
-    gphone = np.where(has_g, phones(rng, n), "")
-    vname = villages.name.to_numpy()[vidx]
-    tname = villages.township_name.to_numpy()[vidx]
-    cname = villages.county_name.to_numpy()[vidx]
-    is_ju = villages.kind.to_numpy()[vidx] == "居"
-    a1, a2 = rng.integers(1, 13, n).astype(str), rng.integers(1, 60, n).astype(str)
-    addr_tail = np.where(is_ju, _cat(a1, "栋", a2, "号"), _cat(a1, "组", a2, "号"))
-    gaddr = np.where(has_g, _cat(cname, tname, vname, addr_tail), "")
+    gphone = _keep_pl(_phones_pl(*_phone_idx(rng, n)), has_g)
+    del sname, msur, gsur
+    a1, a2 = rng.integers(1, 13, n), rng.integers(1, 60, n)
+    vpre = _vocab_pl([c + t + v for c, t, v in zip(v_cname, v_tname, v_name)]).gather(vidx)
+    tail = (pl.Series(a1).cast(pl.String) + pl.Series(["组", "栋"], dtype=pl.String).gather(v_ju[vidx].astype(np.int64))
+            + pl.Series(a2).cast(pl.String) + "号")
+    gaddr = _keep_pl(vpre + tail, has_g)
+    del vpre, tail, a1, a2
 
     pers = np.array(N.PERSONALITY)[rng.integers(0, len(N.PERSONALITY), n)]
     hob = np.array(N.HOBBIES)
-    h1, h2 = hob[rng.integers(0, len(hob), n)], hob[rng.integers(0, len(hob), n)]
-    hobbies = np.where((rng.random(n) < 0.4) & (h1 != h2), _cat(h1, "、", h2), h1)
+    h1, h2 = rng.integers(0, len(hob), n), rng.integers(0, len(hob), n)
+    both = (rng.random(n) < 0.4) & (hob[h1] != hob[h2])
+    hobbies = _vocab_pl(hob).gather(h1) + _vocab_pl([f"、{h}" for h in hob] + [""]).gather(
+        np.where(both, h2, len(hob)))
     medical = np.array(N.MEDICAL)[rng.integers(0, len(N.MEDICAL), n)]
     card = rng.random(n) < 0.95
-    seps = np.array([";", "；", "、", ","])[rng.integers(0, 4, n)]
+    seps = pl.Series([";", "；", "、", ","], dtype=pl.String).gather(rng.integers(0, 4, n))
     two = rng.random(n) < 0.6
-    fam = np.where(two, _cat(fphone, seps, mphone), np.where(rng.random(n) < 0.5, fphone, mphone))
+    first_f = two | (rng.random(n) < 0.5)
+    fam = pl.select(
+        pl.when(pl.Series(first_f)).then(fphone).otherwise(mphone)
+        + pl.when(pl.Series(two)).then(seps + mphone).otherwise(pl.lit(""))).to_series()
+    del seps
 
     # Pairing: a rate per township, some under the 60 % target.
     t_rate = rng.uniform(0.5, 0.8, len(t_codes))[t_inv][vidx]
     paired = rng.random(n) < t_rate
-    helper = np.where(paired, full_names(rng, n), "")
-    t_gov = _cat(tname, np.where(pd.Series(tname).str.endswith("街道").to_numpy(), "办事处", "人民政府"))
+    hsur = _surname_idx(rng, n)
+    helper = _names_pl(hsur, *_given_idx(rng, n), keep=paired)
     choice = rng.integers(0, 7, n)
-    unit = np.select(
-        [choice == 0, choice == 1, choice == 2, choice == 3, choice == 4, choice == 5],
-        [t_gov, _cat(tname, "中心小学"), _cat(cname, "妇联"), _cat(cname, "教育局"), _cat(cname, "人民医院"),
-         _cat(cname, "志愿者协会")],
-        _cat(vname, np.where(is_ju, "居民委员会", "民委员会")))
-    unit = np.where(paired, unit, "")
+    table = []
+    for t, c, v, ju in zip(v_tname, v_cname, v_name, v_ju):
+        table += [t + ("办事处" if t.endswith("街道") else "人民政府"), t + "中心小学", c + "妇联", c + "教育局",
+                  c + "人民医院", c + "志愿者协会", v + ("居民委员会" if ju else "民委员会")]
+    unit = _vocab_pl(table + [""]).gather(np.where(paired, vidx * 7 + choice, 7 * nv))
+    del table, choice, hsur
     p_start = np.datetime64("2023-09-01")
     p_span = int((as_of64 - 20 - p_start).astype(int))
     pdays = p_start + rng.integers(0, p_span, n).astype("timedelta64[D]")
     pdays = np.maximum(pdays, birth + 30)
 
-    children = pd.DataFrame({
-        "id": ids, "name": name, "sex": np.where(male, "男", "女"), "birth": _to_pydate(birth),
+    vc = _vocab_pl(v_code).gather(vidx)
+    cols = {
+        "id": ids, "name": name, "sex": np.where(male, "男", "女"), "birth": None,
         "village_code": vc, "school_name": school, "grade": grade, "class_": klass, "head_teacher": head,
         "status": status, "father_name": father, "father_work": fwork, "father_phone": fphone,
         "mother_name": mother, "mother_work": mwork, "mother_phone": mphone,
         "guardian_name": gname, "guardian_relation": grel, "guardian_phone": gphone,
         "guardian_address": gaddr, "personality": pers, "hobbies": hobbies, "medical": medical,
         "contact_card": card, "family_numbers": fam, "helper": helper, "helper_unit": unit,
-        "pair_date": np.where(paired, _to_pydate(pdays), None),
+        "pair_date": None,
         "in_village_file": ~(has_school & (rng.random(n) < 0.07)),
         "in_school_file": has_school,
-    })
+    }
+    if big:
+        cols["birth"] = pl.Series(birth.astype("datetime64[D]"))
+        cols["pair_date"] = pl.Series(np.where(paired, pdays, np.datetime64("NaT", "D")).astype("datetime64[D]"))
+        out = {}
+        for k in list(cols):
+            v = cols.pop(k)  # hand each column over and let the temporaries go
+            if isinstance(v, np.ndarray):
+                v = pl.Series(v) if v.dtype.kind in "bifM" else _obj_to_pl(v)
+            out[k] = v.alias(k)
+        return pl.DataFrame(list(out.values()))
+    cols["birth"] = _to_pydate(birth)
+    cols["pair_date"] = np.where(paired, _to_pydate(pdays), None)
+    children = pd.DataFrame({k: v.to_numpy() if isinstance(v, pl.Series) else v for k, v in cols.items()})
     children["_age"] = age
     children["_birth64"] = birth
     return children
@@ -292,9 +405,22 @@ def build_rooms(rng, villages: pd.DataFrame, townships: pd.DataFrame, schools: p
     return pd.DataFrame(rows)
 
 
+def _sizes(children, col: str, skip_empty: bool = False) -> pd.Series:
+    """Children per value of ``col`` (pandas or polars children)."""
+    if isinstance(children, pl.DataFrame):
+        c = children.lazy().select(col)
+        if skip_empty:
+            c = c.filter(pl.col(col) != "")
+        c = c.group_by(col).len().collect()
+        return pd.Series(c["len"].to_numpy(), index=c[col].to_list())
+    if skip_empty:
+        children = children[children[col] != ""]
+    return children.groupby(col).size()
+
+
 def build_terminals(rng, villages, schools, children) -> pd.DataFrame:
-    per_v = children.groupby("village_code").size()
-    per_s = children[children.school_name != ""].groupby("school_name").size()
+    per_v = _sizes(children, "village_code")
+    per_s = _sizes(children, "school_name", skip_empty=True)
     vg = villages.set_index("code")
     units = []
     for s in schools.itertuples():
@@ -322,6 +448,18 @@ def build_attendance(rng, children, as_of: dt.date) -> pd.DataFrame:
     a64 = np.datetime64(as_of, "D")
     off = np.where(recent[idx], rng.integers(0, 365, len(idx)), rng.integers(366, 730, len(idx)))
     date = a64 - off.astype("timedelta64[D]")
+    if isinstance(children, pl.DataFrame):  # province: Arrow strings, no Python object per cell
+        g = children["guardian_name"].gather(idx)
+        mum = rng.random(len(idx)) < 0.5
+        alt = pl.select(pl.when(pl.Series(mum)).then(children["mother_name"].gather(idx))
+                        .otherwise(children["father_name"].gather(idx))).to_series()
+        use_g = (g != "").to_numpy() & (rng.random(len(idx)) < 0.75)
+        who = pl.select(pl.when(pl.Series(use_g)).then(g).otherwise(alt)).to_series()
+        df = pl.DataFrame([who.alias("监护人姓名"), children["id"].gather(idx).alias("儿童身份证号"),
+                           pl.Series("培训日期", date),
+                           _vocab_pl(N.TRAINING_TOPICS).gather(
+                               rng.integers(0, len(N.TRAINING_TOPICS), len(idx))).alias("培训主题")])
+        return df.sort(["培训日期", "儿童身份证号"], maintain_order=True)
     g = children.guardian_name.to_numpy()[idx]
     alt = np.where(rng.random(len(idx)) < 0.5, children.mother_name.to_numpy()[idx],
                    children.father_name.to_numpy()[idx])
@@ -381,6 +519,7 @@ def build_cases(rng, children, as_of: dt.date) -> pd.DataFrame:
     seqs = pd.Series(years).groupby(years).cumcount().to_numpy() + 1
     return pd.DataFrame({
         "案件编号": [f"示法援〔{y}〕{s:04d}号" for y, s in zip(years, seqs)],
-        "儿童身份证号": children.id.to_numpy()[pick],
+        "儿童身份证号": (children["id"].gather(pick).to_numpy() if isinstance(children, pl.DataFrame)
+                   else children.id.to_numpy()[pick]),
         "符合援助条件": np.where(elig, "是", "否"), "已提供法律援助": np.where(given, "是", "否"),
         "立案日期": _to_pydate(day)})

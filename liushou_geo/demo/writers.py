@@ -252,6 +252,11 @@ def write_csv(plan: FilePlan, out: Path, encoding: str = "gb18030") -> list[dict
 def write_table(df: pd.DataFrame, path: Path) -> None:
     """A plain table: header on row 1 (.xlsx via xlsxwriter, .csv as UTF-8 with BOM)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not isinstance(df, pd.DataFrame):  # a polars DataFrame (province scale)
+        if path.suffix == ".csv":
+            df.write_csv(path, include_bom=True)
+            return
+        df = df.to_pandas()
     if path.suffix == ".csv":
         df.to_csv(path, index=False, encoding="utf-8-sig")
         return
