@@ -139,7 +139,7 @@ def cmd_metrics(args) -> int:
 def cmd_serve(args) -> int:
     import os
 
-    from .serve import serve
+    from .ui import serve
     from .store import db_path
 
     path = db_path(args.db)

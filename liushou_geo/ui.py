@@ -20,6 +20,28 @@ from .settings import SettingsError, load_settings
 APP_TITLE = "留守儿童关爱服务地图"
 
 
+def serve(address: str = "127.0.0.1", port: int = 8501) -> None:
+    """Start the dashboard (``liushou-geo serve``, what ``make run`` uses).
+
+    Streamlit treats an app with a ``pages/`` folder as a "version 1"
+    multipage app until the first session calls ``st.navigation``: in that
+    first session a URL naming a file in ``pages/`` runs that file alone,
+    without ``app.py``. Setting the flag before the server starts turns that
+    mode off for every session.
+    """
+    import sys
+
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.web import cli as stcli
+
+    from .settings import REPO_ROOT
+
+    PagesManager.uses_pages_directory = False
+    sys.argv = ["streamlit", "run", str(REPO_ROOT / "app.py"), "--server.address", address,
+                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    stcli.main()
+
+
 def _db_version() -> tuple[str, float]:
     p = store.db_path()
     return str(p), (p.stat().st_mtime if p.exists() else 0.0)
