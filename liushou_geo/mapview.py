@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
@@ -46,6 +46,7 @@ class MapView:
     legend: list[tuple[str, list[int]]]   # (label, rgb) per class
     feature_count: int
     level: str
+    symbols: list[tuple[str, list[int]]] = field(default_factory=list)   # point symbols: (label, rgb)
 
     @property
     def payload_bytes(self) -> int:
@@ -76,10 +77,15 @@ def class_of(value: float | None, breaks: list[float]) -> int | None:
 
 
 def legend_labels(breaks: list[float], unit: str) -> list[str]:
-    labels, lo = [], 0
-    for i, b in enumerate(breaks):
-        labels.append(f"{int(lo)}–{int(b)} {unit}" if i else f"≤ {int(b)} {unit}")
-        lo = b + 1
+    """Class labels from upper bounds: '≤ 12 人', '13–40 人', … ('5 部' when a class holds one value)."""
+    labels, lo = [], None
+    for b in breaks:
+        hi = int(b)
+        if lo is None:
+            labels.append(f"≤ {hi} {unit}" if hi > 0 else f"0 {unit}")
+        else:
+            labels.append(f"{lo} {unit}" if lo == hi else f"{lo}–{hi} {unit}")
+        lo = hi + 1
     return labels
 
 

@@ -36,6 +36,7 @@ class Settings:
     parent_school_window_months: int
     winter_holiday: tuple[str, str]
     summer_holiday: tuple[str, str]
+    pilot_villages: tuple[str, ...]
     targets: dict[str, float]
     amber_band: float
     basemap_style_url: str
@@ -116,6 +117,9 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 100:
             raise SettingsError(f"设置文件 {p} 中 [targets] {key} = {v!r} 无效：应为0到100之间的百分数")
         targets[key] = float(v)
+    pilots = raw.get("programme", {}).get("pilot_villages", [])
+    if not isinstance(pilots, list) or not all(isinstance(c, str) and len(c) == 12 and c.isdigit() for c in pilots):
+        raise SettingsError(f"设置文件 {p} 中 [programme] pilot_villages 无效：应为12位区划代码的列表")
     if values[("children", "compulsory_age_min")] > values[("children", "compulsory_age_max")]:
         raise SettingsError(f"设置文件 {p} 中 compulsory_age_min 大于 compulsory_age_max")
     return Settings(
@@ -133,6 +137,7 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
         parent_school_window_months=values[("services", "parent_school_window_months")],
         winter_holiday=tuple(values[("services", "winter_holiday")].split("/")),
         summer_holiday=tuple(values[("services", "summer_holiday")].split("/")),
+        pilot_villages=tuple(pilots),
         targets=targets,
         amber_band=values[("targets", "amber_band")],
         basemap_style_url=values[("map", "basemap_style_url")],

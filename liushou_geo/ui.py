@@ -102,30 +102,49 @@ def setup_page() -> None:
         st.stop()
 
 
+def _initial_choice(key: str, options: list[str], param: str) -> None:
+    """Initialise a selector from the URL, else from the choice remembered across
+    pages (Streamlit forgets a page's widgets, and its URL parameters, when the
+    user moves to another page); a code naming no option is ignored."""
+    wanted = st.query_params.get(param, "")
+    remembered = st.session_state.get(f"_remember_{key}", "")
+    current = st.session_state.get(key)
+    pending = st.session_state.get("_go_to", {})
+    if key in pending and pending[key] in options:
+        choice = pending.pop(key)          # a click on the map asked for this unit
+    elif current in options:
+        choice = current
+    else:
+        choice = wanted if wanted in options else remembered if remembered in options else ""
+    # Assigned every run: a widget first drawn on this page would otherwise
+    # start from its first option, whatever the state held.
+    st.session_state[key] = choice
+
+
+def _keep_choice(key: str, param: str, choice: str) -> None:
+    st.session_state[f"_remember_{key}"] = choice
+    if choice:
+        st.query_params[param] = choice
+    elif param in st.query_params:
+        del st.query_params[param]
+
+
 def county_selector(key: str = "county") -> str | None:
     """Sidebar county choice, kept in the URL (?county=CODE) so a link reproduces the view."""
     counties = unit_metrics("county").select("code", "name").rows()
     options = [""] + [c for c, _ in counties]      # "" is the whole city
     names = dict(counties)
-    wanted = st.query_params.get("county", "")
-    if key not in st.session_state:
-        # A code from the URL that names no county here shows the city, nothing of it.
-        st.session_state[key] = wanted if wanted in names else ""
+    _initial_choice(key, options, "county")
     choice = st.sidebar.selectbox(
         "县（市、区）", options, key=key,
         format_func=lambda c: names[c] if c else f"{settings().city_name}（全市）",
     )
-    if choice:
-        st.query_params["county"] = choice
-    elif "county" in st.query_params:
-        del st.query_params["county"]
+    _keep_choice(key, "county", choice)
     return choice or None
 
 
-def go_to_county(code: str, key: str = "county") -> None:
-    st.session_state[key] = code
-    st.query_params["county"] = code
-    st.rerun()
+def go_to_county(code: str) -> None:
+    go_to(Area(county=code))
 
 
 def kpi_row(fig: dict) -> None:
@@ -149,7 +168,14 @@ def legend(view: MapView) -> None:
         f"</span>{html.escape(label)}</span>"
         for label, (r, g, b) in view.legend
     )
-    st.markdown(f"**图例：{html.escape(view.legend_title)}**<br>{items}", unsafe_allow_html=True)
+    symbols = "".join(
+        f'<span style="display:inline-block;margin-right:14px"><span style="display:inline-block;width:12px;'
+        f'height:12px;border-radius:50%;background:rgb({r},{g},{b});border:1px solid #333;vertical-align:middle;'
+        f'margin-right:4px"></span>{html.escape(label)}</span>'
+        for label, (r, g, b, *_) in view.symbols
+    )
+    extra = f"<br>{symbols}" if symbols else ""
+    st.markdown(f"**图例：{html.escape(view.legend_title)}**<br>{items}{extra}", unsafe_allow_html=True)
 
 
 def area_name(county: str | None) -> str:
@@ -280,3 +306,123 @@ def unit_name(level: str, code: str) -> str:
     """The name of a unit of a level, by code."""
     df = unit_targets(level).filter(pl.col("code") == code)
     return df["name"][0] if df.height else code
+
+
+# -- map pages: area, drill-down, cached views -----------------------------------
+
+from . import pagemaps  # noqa: E402
+from .area import Area  # noqa: E402
+
+
+def area_selector() -> Area:
+    """Sidebar county and township, kept in the URL (?county=…&township=…).
+
+    A code in the URL that names no unit here is ignored (the view falls
+    back to the level above), so a link can never show something else.
+    """
+    county = county_selector()
+    towns = unit_metrics("township")
+    if county:
+        towns = towns.filter(pl.col("code").str.starts_with(county[:6]))
+    options = [""] + (towns["code"].to_list() if county else [])
+    names = dict(towns.select("code", "name").rows())
+    _initial_choice("township", options, "township")
+    township = st.sidebar.selectbox("乡镇（街道）", options, key="township",
+                                    format_func=lambda c: names[c] if c else "（全部）", disabled=not county)
+    _keep_choice("township", "township", township)
+    return Area(county=county, township=township or None)
+
+
+def breadcrumbs(area: Area) -> None:
+    """示范市 › 安平县 › 青山镇, each ancestor a button back up."""
+    trail = [(settings().city_name, Area())]
+    if area.county:
+        trail.append((area_name(area.county), Area(county=area.county)))
+    if area.township:
+        trail.append((unit_name("township", area.township), area))
+    cols = st.columns(len(trail) + 6)
+    for i, (label, target) in enumerate(trail):
+        if i == len(trail) - 1:
+            cols[i].markdown(f"**{html.escape(label)}**")
+        elif cols[i].button(f"{label} ›", key=f"crumb_{i}"):
+            go_to(target)
+
+
+def go_to(area: Area) -> None:
+    """Change the area in view and rerun. The selectors are already drawn in
+    this run, so the choice waits in ``_go_to`` until they are drawn again."""
+    st.session_state["_go_to"] = {"county": area.county or "", "township": area.township or ""}
+    for key, value in (("county", area.county or ""), ("township", area.township or "")):
+        _keep_choice(key, key, value)
+    st.rerun()
+
+
+def drill(event, area: Area) -> None:
+    """A click on a township drills into it; a click on a village does nothing."""
+    objects = event.selection.objects if event and event.selection else {}
+    picked = objects.get("townships")
+    if picked and picked[0]["code"] != area.township:
+        code = picked[0]["code"]
+        go_to(Area(county=code[:6] + "000000", township=code))
+
+
+def radius_slider(key: str = "radius") -> float:
+    """The room coverage radius (km), from the URL (?radius=3) or the setting."""
+    default = settings().room_radius_km
+    try:
+        wanted = float(st.query_params.get("radius", default))
+    except ValueError:
+        wanted = default
+    if key not in st.session_state:
+        st.session_state[key] = min(max(wanted, 0.5), 20.0)
+    radius = st.sidebar.slider("活动室服务半径（公里）", 0.5, 20.0, step=0.5, key=key)
+    st.query_params["radius"] = f"{radius:g}"
+    return radius
+
+
+def _figures(level: str) -> pl.DataFrame:
+    """Base figures joined with the target counts for every unit of a level."""
+    return unit_metrics(level).drop("name", "lon", "lat", "parent_code", "level", "villages").join(
+        unit_targets(level).drop("name", "level", "parent_code", "children", "rooms_active"), on="code", how="left")
+
+
+@st.cache_resource(show_spinner=False)
+def _rooms_view(version: tuple, area: Area, radius: float):
+    return pagemaps.rooms_view(cursor(), settings(), area, radius, unit_metrics("village"))
+
+
+@st.cache_resource(show_spinner=False)
+def _terminals_view(version: tuple, area: Area):
+    return pagemaps.terminals_view(cursor(), settings(), area, _figures(area.level_in_view))
+
+
+@st.cache_resource(show_spinner=False)
+def _pairing_view(version: tuple, area: Area):
+    return pagemaps.pairing_view(cursor(), settings(), area, _figures(area.level_in_view))
+
+
+def rooms_view(area: Area, radius: float):
+    return _rooms_view(_db_version(), area, radius)
+
+
+def terminals_view(area: Area):
+    return _terminals_view(_db_version(), area)
+
+
+def pairing_view(area: Area):
+    return _pairing_view(_db_version(), area)
+
+
+def map_with_drill(view, area: Area, key: str) -> None:
+    """The page's map (clicks on a township drill in), its legend and a hint."""
+    # The key carries the area: a selection made at one level is not replayed at the next.
+    event = st.pydeck_chart(view.deck, on_select="rerun", selection_mode="single-object",
+                            key=f"{key}_{area.prefix or 'city'}", height=540)
+    drill(event, area)
+    legend(view)
+    st.caption("点击乡镇可进入查看各村（社区）；也可在左侧选择。悬停查看数字。地图不加载任何外部底图或字体。")
+
+
+def table(df: pl.DataFrame, percent_cols: tuple[str, ...] = ()) -> None:
+    st.dataframe(df, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.1f%%") for c in percent_cols})

@@ -13,7 +13,7 @@ st.title(f"{ui.APP_TITLE} · {ui.area_name(county)}")
 ui.kpi_row(figures)
 
 event = st.pydeck_chart(view.deck, on_select="rerun", selection_mode="single-object",
-                        key="overview_map", height=560)
+                        key=f"overview_map_{county or 'city'}", height=560)
 clicked = event.selection.objects.get("townships") if event and event.selection else None
 if clicked and county is None:
     ui.go_to_county(clicked[0]["code"][:6] + "000000")

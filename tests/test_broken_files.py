@@ -665,6 +665,10 @@ SUFFIXES = {
 }
 
 
+SUFFIX_IDS = {"村委会": "cunweihui", "村民委员会": "cunmin_weiyuanhui", "居委会": "juweihui",
+              "社区居委会": "shequ_juweihui", "社区居民委员会": "shequ_jumin_weiyuanhui", "none": "none"}
+
+
 def _suffix_case(suffix: str):
     def build(d, city):
         if suffix == "none":
@@ -682,7 +686,7 @@ def _suffix_case(suffix: str):
     def check(con, city, hasher, folder):
         assert [r["village_code"] for r in loaded_rows(con, F1)] == build.codes
 
-    CASES.append(Case(f"village_name_suffix_{suffix}", build, check))
+    CASES.append(Case(f"village_name_suffix_{SUFFIX_IDS[suffix]}", build, check))
 
 
 for _suffix in SUFFIXES:

@@ -118,3 +118,75 @@ def test_a_page_file_name_in_the_url_does_not_bypass_the_app(server, browser):
     assert page.get_by_text("总览").first.is_visible()           # app.py's navigation is there
     assert page.get_by_text("留守儿童关爱服务地图").first.is_visible()   # and the default page ran
     page.close()
+
+
+@pytest.mark.parametrize("path,title", [("room-coverage", "活动室覆盖"), ("hotlines", "亲情电话与信箱"),
+                                        ("pairing-gaps", "结对帮扶"), ("year-end", "年度评估"),
+                                        ("room-coverage?county=439921000000", "活动室覆盖")])
+def test_every_page_in_chromium(server, browser, path, title):
+    shot = path.replace("?", "_").replace("=", "-") + ".png"
+    page, requests = _load_any(browser, f"{server}/{path}", shot)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.get_by_text(title).first.is_visible()
+    assert not [u for u in requests if not u.startswith((server, "data:", "blob:"))]
+    page.close()
+
+
+def _load_any(browser, url, shot_name):
+    """Like _load, for pages that may have no map (year-end)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(url, wait_until="networkidle")
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
+    page.wait_for_timeout(1500)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / shot_name))
+    return page, requests
+
+
+def _screen_xy(box, view, lon, lat):
+    """Where deck.gl draws (lon, lat): Web Mercator, 512-px world at zoom 0, view centre at the canvas centre."""
+    import math
+
+    scale = 512 * 2 ** view["zoom"]
+
+    def world(lo, la):
+        x = scale * (lo + 180) / 360
+        y = scale * (1 - math.log(math.tan(math.pi / 4 + math.radians(la) / 2)) / math.pi) / 2
+        return x, y
+
+    cx, cy = world(view["longitude"], view["latitude"])
+    x, y = world(lon, lat)
+    return box["x"] + box["width"] / 2 + (x - cx), box["y"] + box["height"] / 2 + (y - cy)
+
+
+def test_clicking_a_township_drills_down(server, browser, small_db):
+    """A real click on a township in the pairing map opens that township's villages."""
+    import json
+
+    import duckdb
+
+    from liushou_geo.mapview import fit_view
+
+    con = duckdb.connect(str(small_db[0]), read_only=True)
+    # The largest township is the easiest to hit; its point lies inside it.
+    code, name, lon, lat = con.execute("""SELECT code, name, lon, lat FROM units WHERE level = 'township'
+                                          ORDER BY area_km2 DESC LIMIT 1""").fetchone()
+    rings = [json.loads(g) for (g,) in con.execute(
+        "SELECT geom_web FROM units WHERE level = 'township' ORDER BY code").fetchall()]
+    con.close()
+    vs = fit_view(rings)                     # the view the page fits to the townships
+    page, _ = _load(browser, f"{server}/pairing-gaps", "pairing_before_click.png")
+    box = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.bounding_box()
+    x, y = _screen_xy(box, {"zoom": vs.zoom, "longitude": vs.longitude, "latitude": vs.latitude}, lon, lat)
+    page.mouse.move(x, y)
+    page.wait_for_timeout(500)
+    page.mouse.click(x, y)
+    page.wait_for_function(f"() => window.location.search.includes('township={code}')", timeout=30_000)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ARTIFACTS / "pairing_after_click.png"))
+    assert page.get_by_text(f"结对帮扶 · {name}").first.is_visible()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()

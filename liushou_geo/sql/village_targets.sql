@@ -101,6 +101,12 @@ t3 AS (
     FROM (SELECT * FROM committee_units UNION ALL SELECT * FROM school_places)
     GROUP BY village_code
 ),
+mailboxes AS (
+    -- Mailbox coverage: every school and committee in the terminals list.
+    SELECT village_code, count(*) FILTER (WHERE mailbox) AS mailbox_num, count(*) AS mailbox_den
+    FROM terminal_units
+    GROUP BY village_code
+),
 t7 AS (
     SELECT c.village_code,
            count(*) FILTER (WHERE l.eligible AND l.aided) AS t7_num,
@@ -123,6 +129,7 @@ SELECT u.code,
        coalesce(k.t6_num, 0) AS t6_num, coalesce(k.t6_den, 0) AS t6_den,
        coalesce(t7.t7_num, 0) AS t7_num, coalesce(t7.t7_den, 0) AS t7_den,
        coalesce(r.rooms_active, 0) AS rooms_active,
+       coalesce(mb.mailbox_num, 0) AS mailbox_num, coalesce(mb.mailbox_den, 0) AS mailbox_den,
        CASE WHEN coalesce(rc.covered, false) THEN coalesce(k.children, 0) ELSE 0 END AS room_children_num,
        coalesce(k.children, 0) AS room_children_den,
        coalesce(k.contacts_overdue, 0) AS contacts_overdue,
@@ -134,6 +141,7 @@ LEFT JOIN kids k ON k.village_code = u.code
 LEFT JOIN t3 ON t3.village_code = u.code
 LEFT JOIN t7 ON t7.village_code = u.code
 LEFT JOIN rooms_here r ON r.village_code = u.code
+LEFT JOIN mailboxes mb ON mb.village_code = u.code
 LEFT JOIN room_cover rc ON rc.code = u.code
 WHERE u.level = 'village'
 ORDER BY u.code;
