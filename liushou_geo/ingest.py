@@ -22,6 +22,7 @@ import pandas as pd
 
 from . import facility_rows
 from .boundaries import BOUNDARY_SUFFIXES, BoundaryError, build_units, read_villages
+from .cleaning import CellError, parse_date
 from .gazetteer import Gazetteer
 from .headers import KIND_LABELS, missing_required
 from .privacy import IdHasher
@@ -294,7 +295,13 @@ class Ingest:
         cols = table.columns
         if kind == "registry":
             stem = re.sub(r"留守儿童.*$", "", Path(rel).stem) or Path(rel).stem
-            ctx = RowContext(self.settings, gazetteer, self.hasher, file_as_of(table.rows, cols), stem, self.today)
+            as_of = file_as_of(table.rows, cols)
+            if as_of is None and table.as_of_hint:
+                try:
+                    as_of = parse_date(table.as_of_hint)
+                except CellError:
+                    as_of = None
+            ctx = RowContext(self.settings, gazetteer, self.hasher, as_of, stem, self.today)
             return lambda cells: check_row(cells, cols, ctx)
         if kind == "rooms":
             return lambda cells: facility_rows.room(cells, cols, gazetteer, locate)

@@ -38,6 +38,7 @@ class Table:
     header_row: int                  # 1-based
     rows: list[tuple[int, list]] = field(default_factory=list)  # (1-based row number, cells)
     encoding: str | None = None
+    as_of_hint: object = None        # a 填报日期 written above the header ("填报日期：2026-06-30")
 
 
 def detect_encoding(data: bytes) -> str:
@@ -118,6 +119,19 @@ def find_header(rows: list[list]) -> tuple[int, dict[str, int], str | None] | No
     return best
 
 
+_AS_OF_ABOVE = re.compile(r"填报日期\s*[:：]\s*([0-9０-９]{4}[-/.年][0-9０-９]{1,2}[-/.月][0-9０-９]{1,2}日?)")
+
+
+def _as_of_above(rows: list[list]) -> str | None:
+    """The date in a '填报日期：…' line above the header, if any."""
+    for cells in rows:
+        for c in cells:
+            m = _AS_OF_ABOVE.search(str(c or ""))
+            if m:
+                return m.group(1)
+    return None
+
+
 def read_tables(path: Path) -> list[Table]:
     """Every sheet of a file whose header we recognise, with its data rows.
 
@@ -137,7 +151,8 @@ def read_tables(path: Path) -> list[Table]:
         if found is None:
             continue
         hi, cols, kind = found
-        table = Table(path=path, sheet=sheet, kind=kind, columns=cols, header_row=hi + 1, encoding=enc)
+        table = Table(path=path, sheet=sheet, kind=kind, columns=cols, header_row=hi + 1, encoding=enc,
+                      as_of_hint=_as_of_above(rows[:hi]))
         after_footer = False
         for i in range(hi + 1, len(rows)):
             cells = rows[i]

@@ -884,3 +884,33 @@ def test_broken_file(case: Case, city, small_city_dir, settings, hasher, tmp_pat
             case.check(con, city, hasher, folder)
     finally:
         con.close()
+
+
+def test_as_of_date_from_the_line_above_the_header(small_city_dir, settings, tmp_path, small_con):
+    """No 填报日期 column, but '填报日期：2026-06-30' written above the header: the rows load."""
+    import xlsxwriter
+
+    from liushou_geo import idcard
+    from liushou_geo.ingest import ingest
+    from liushou_geo.store import connect
+
+    code, vname, town, county = small_con.execute(
+        """SELECT v.code, v.name, t.name, c.name FROM units v JOIN units t ON t.code = v.parent_code
+           JOIN units c ON c.code = t.parent_code WHERE v.level = 'village' ORDER BY v.code LIMIT 1""").fetchone()
+    src = tmp_path / "city"
+    shutil.copytree(small_city_dir / "boundaries", src / "boundaries")
+    wb = xlsxwriter.Workbook(src / "台帐.xlsx")
+    ws = wb.add_worksheet()
+    ws.write(0, 0, f"{town}{vname}留守儿童信息台帐")
+    ws.write(1, 0, "填报单位：某某村民委员会    填报日期：2026-06-30")
+    ws.write_row(2, 0, ["序号", "姓名", "性别", "身份证号", "县(市、区)", "乡镇(街道)", "村(社区)"])
+    born = __import__("datetime").date(2015, 3, 2)
+    ws.write_row(3, 0, [1, "张三", "男", idcard.make_id(code[:6], born, 1, True), county, town, vname])
+    wb.close()
+    con = connect(tmp_path / "hint.duckdb")
+    report = ingest(con, [src], settings)
+    as_of = con.execute("SELECT as_of FROM registry_rows").fetchall()
+    con.close()
+    f = next(f for f in report["files"] if f["path"] == "台帐.xlsx")
+    assert (f["rows_loaded"], f["rows_set_aside"]) == (1, 0)
+    assert str(as_of[0][0]) == "2026-06-30"
