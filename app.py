@@ -1,11 +1,12 @@
-"""liushou_geo dashboard entry point: `streamlit run app.py`."""
+"""liushou_geo dashboard entry point: `liushou-geo serve` (or `streamlit run app.py`)."""
 
 import streamlit as st
 
-from liushou_geo.ui import APP_TITLE
+from liushou_geo import ui
 
-st.set_page_config(page_title=APP_TITLE, layout="wide")
+st.set_page_config(page_title=ui.APP_TITLE, layout="wide")
 
+user = ui.current_user()
 pages = [
     st.Page("pages/overview.py", title="总览", url_path="home", default=True),
     st.Page("pages/compliance.py", title="目标达标", url_path="targets"),
@@ -13,5 +14,15 @@ pages = [
     st.Page("pages/terminals.py", title="亲情电话", url_path="hotlines"),
     st.Page("pages/pairing.py", title="结对帮扶", url_path="pairing-gaps"),
     st.Page("pages/evaluation.py", title="年度评估", url_path="year-end"),
+    st.Page("pages/planner.py", title="选址规划", url_path="planner"),
 ]
-st.navigation(pages).run()
+if user is not None and user.sees_children:
+    pages.append(st.Page("pages/followup.py", title="跟进名单", url_path="follow-up"))
+if user is not None and user.role == "admin":
+    pages.append(st.Page("pages/admin.py", title="数据与审计", url_path="admin"))
+# Navigation is declared before the sign-in form, so a deep link keeps its page.
+nav = st.navigation(pages, position="sidebar" if user else "hidden")
+if user is None:
+    ui.sign_in_form()             # stops the run
+ui.user_box(user)
+nav.run()

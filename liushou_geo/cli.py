@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from .auth import AuthError
 from .settings import SettingsError, load_settings
 
 
@@ -58,6 +59,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one row per unit of this level (default township)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table",
                    help="table for people; csv or json (an array of objects) for tools (default table)")
+    p = sub.add_parser("users", help="dashboard users: add, reset a password, unlock, list",
+                       description="Manage sign-in users (stored in $LIUSHOU_AUTH_DB or data/auth.sqlite). "
+                                   "Passwords are read from the terminal, or from standard input with --password-stdin.")
+    users = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    u = users.add_parser("add", help="add a user")
+    u.add_argument("username")
+    u.add_argument("--role", required=True, choices=["city", "county", "township", "admin"],
+                   help="city: all areas, aggregates; county: own county; township: own township and "
+                        "child-level follow-up lists; admin: data quality, users and the audit log")
+    u.add_argument("--area", help="12-digit county code (county role) or township code (township role)")
+    u.add_argument("--name", help="name shown in the dashboard")
+    u.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    u = users.add_parser("reset-password", help="set a new password (also unlocks)")
+    u.add_argument("username")
+    u.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    u = users.add_parser("unlock", help="lift a lockout after too many failed sign-ins")
+    u.add_argument("username")
+    users.add_parser("list", help="list users")
+    for q in users.choices.values():
+        q.add_argument("--auth-db", help="user file (default: $LIUSHOU_AUTH_DB or data/auth.sqlite)")
+
     p = sub.add_parser("serve", help="serve the dashboard (Streamlit) on this machine",
                        description="Serve the dashboard. Reads the database named by --db or $LIUSHOU_DB.")
     p.add_argument("--db", help="DuckDB file (default: $LIUSHOU_DB or data/liushou.duckdb)")
@@ -72,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(message)s")
     try:
         return {"demo": cmd_demo, "ingest": cmd_ingest, "metrics": cmd_metrics,
-                "serve": cmd_serve}[args.command](args)
-    except (SettingsError, FileNotFoundError) as e:
+                "serve": cmd_serve, "users": cmd_users}[args.command](args)
+    except (SettingsError, FileNotFoundError, AuthError) as e:
         print(f"错误：{e}", file=sys.stderr)
         return 2
 
@@ -100,11 +122,28 @@ def cmd_ingest(args) -> int:
                     code_column=args.code_column, name_column=args.name_column)
     report["seconds"] = round(time.perf_counter() - t0, 2)
     con.close()
+    _audit_ingest(args, report)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1, default=str))
     else:
         print(_ingest_text(report))
     return 1 if report["files_with_errors"] else 0
+
+
+def _audit_ingest(args, report: dict) -> None:
+    """An ingest is recorded in the audit log, with who ran it (the OS user)."""
+    from .auth import AuthStore, _os_user
+
+    try:
+        store = AuthStore()
+    except OSError as e:        # a read-only deployment: say so, do not fail the ingest
+        print(f"警告：无法写入审计日志（{e}）", file=sys.stderr)
+        return
+    store.record(_os_user(), "ingest", {
+        "db": str(args.db or ""), "paths": [str(p) for p in args.paths], "rows_read": report["rows_read"],
+        "rows_loaded": report["rows_loaded"], "rows_set_aside": report["rows_set_aside"],
+        "files_with_errors": report["files_with_errors"]})
+    store.close()
 
 
 def _ingest_text(report: dict) -> str:
@@ -133,6 +172,36 @@ def cmd_metrics(args) -> int:
         sys.stdout.write(df.write_csv())
     else:
         print(_table(df))
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("新密码：")
+    if getpass.getpass("再输入一次：") != first:
+        raise AuthError("两次输入的密码不一致")
+    return first
+
+
+def cmd_users(args) -> int:
+    from .auth import AuthStore
+
+    store = AuthStore(args.auth_db)
+    if args.users_command == "add":
+        user = store.add_user(args.username, _read_password(args.password_stdin), args.role, args.area, args.name)
+        print(f"已添加用户 {user.username}（{user.role}，{user.area_code or '全市'}）", file=sys.stderr)
+    elif args.users_command == "reset-password":
+        store.reset_password(args.username, _read_password(args.password_stdin))
+        print(f"已重置 {args.username} 的密码", file=sys.stderr)
+    elif args.users_command == "unlock":
+        store.unlock(args.username)
+        print(f"已解锁 {args.username}", file=sys.stderr)
+    else:
+        for u in store.users():
+            print("\t".join(str(u[k] or "") for k in ("username", "role", "area_code", "display_name", "locked_until")))
     return 0
 
 

@@ -208,8 +208,17 @@ def target_map(con: duckdb.DuckDBPyConnection, settings: Settings, figures: pl.D
 
 
 def overview_map(con: duckdb.DuckDBPyConnection, settings: Settings, metrics: pl.DataFrame,
-                 county_code: str | None = None) -> MapView:
-    """Townships shaded by children: city-wide, or one county's, zoomed and labelled."""
+                 county_code: str | None = None, village_metrics: pl.DataFrame | None = None,
+                 township_code: str | None = None) -> MapView:
+    """Townships shaded by children: city-wide, or one county's, zoomed and
+    labelled; for one township, its villages."""
+    if township_code:
+        units = map_units(con, "village", township_code[:9]).join(
+            village_metrics.select("code", "children"), on="code", how="left")
+        view = choropleth(units, "children", "留守儿童", "人", layer_id="villages", labels=True,
+                          basemap_style_url=settings.basemap_style_url)
+        view.level = "village"
+        return view
     within = county_code[:6] if county_code else ""
     units = map_units(con, "township", within).join(
         metrics.select("code", "children"), on="code", how="left")

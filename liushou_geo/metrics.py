@@ -36,24 +36,25 @@ def townships_without_room(con: duckdb.DuckDBPyConnection, within: str = "") -> 
     return query(con, "townships_without_room", {"within": within})
 
 
-def overview(con: duckdb.DuckDBPyConnection, settings: Settings, county_code: str | None = None) -> dict:
-    """The overview page's key figures for the city or one county."""
-    level = "county" if county_code else "city"
+def overview(con: duckdb.DuckDBPyConnection, settings: Settings, unit_code: str | None = None) -> dict:
+    """The overview page's key figures for the city, one county or one township."""
+    if unit_code is None:
+        level, prefix = "city", ""
+    elif unit_code.endswith("000000"):
+        level, prefix = "county", unit_code[:6]
+    else:
+        level, prefix = "township", unit_code[:9]
     m = unit_metrics(con, level, settings)
-    if county_code:
-        m = m.filter(pl.col("code") == county_code)
+    if unit_code:
+        m = m.filter(pl.col("code") == unit_code)
     row = m.row(0, named=True) if m.height else dict.fromkeys(METRIC_COLUMNS, 0)
-    prefix = county_code[:6] if county_code else ""
-    towns = con.execute("SELECT count(*) FROM units WHERE level = 'township' AND code LIKE ? || '%'",
-                        [prefix]).fetchone()[0]
-    villages = con.execute("SELECT count(*) FROM units WHERE level = 'village' AND code LIKE ? || '%'",
-                           [prefix]).fetchone()[0]
+    counts = query(con, "unit_counts", {"within": prefix}).row(0, named=True)
     no_room = townships_without_room(con, prefix).height
     children = row["children"] or 0
     return {
         "children": children,
-        "townships": towns,
-        "villages": villages,
+        "townships": counts["townships"],
+        "villages": counts["villages"],
         "paired": row["paired"] or 0,
         "pairing_rate": (row["paired"] / children) if children else None,
         "terminal_shortfall": row["terminal_shortfall"] or 0,

@@ -469,6 +469,20 @@ def _towns_left(before: list[str], rooms: list[NewRoom]) -> list[str]:
     return [t for t in before if t not in got]
 
 
+def scope_prefix(code: str | None) -> str:
+    """The code prefix of a unit (city 4, county 6, township 9 digits); '' for none.
+
+    >>> scope_prefix("439921000000"), scope_prefix("439921101000"), scope_prefix(None)
+    ('439921', '439921101', '')
+    """
+    if not code:
+        return ""
+    for n in (4, 6, 9):
+        if set(code[n:]) <= {"0"}:
+            return code[:n]
+    return code
+
+
 @dataclass(frozen=True)
 class CustomSite:
     """A point a planner adds as a candidate (not a village committee)."""
@@ -488,7 +502,7 @@ def plan_rooms(con: duckdb.DuckDBPyConnection, settings: Settings, budget_yuan: 
 
     Demand: children per village (distinct children by village, as in the
     figures) at the village's representative point, inside ``county`` (a
-    12-digit code) or the whole city. Candidates: the villages there hosting
+    12-digit county code; a township's code also works) or the whole city. Candidates: the villages there hosting
     no existing room, minus ``exclude`` (village codes), plus
     ``custom_sites`` (:class:`CustomSite` or ``(lon, lat, township_code)``).
     Existing rooms (在用, and 在建 when ``include_under_construction``) are
@@ -503,7 +517,7 @@ def plan_rooms(con: duckdb.DuckDBPyConnection, settings: Settings, budget_yuan: 
         raise ValueError("radius_km must be > 0")
     cost = int(settings.room_cost_yuan)
     k = int(budget_yuan // cost)
-    within = county[:6] if county else ""
+    within = scope_prefix(county)
     statuses = ["在用", "在建"] if include_under_construction else ["在用"]
 
     villages = query(con, "planner_villages", {"within": within})
@@ -596,7 +610,7 @@ def candidate_sites(con: duckdb.DuckDBPyConnection, county: str | None = None,
     """The villages that may host a new room (code, name, township_code, township_name):
     inside ``county`` or the city, hosting no existing room. For the exclusion picker."""
     statuses = ["在用", "在建"] if include_under_construction else ["在用"]
-    villages = query(con, "planner_villages", {"within": county[:6] if county else ""})
+    villages = query(con, "planner_villages", {"within": scope_prefix(county)})
     hosts = query(con, "planner_rooms", {"statuses": statuses})["village_code"].drop_nulls().to_list()
     return villages.filter(~pl.col("code").is_in(hosts)).select("code", "name", "township_code", "township_name")
 

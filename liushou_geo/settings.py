@@ -39,6 +39,10 @@ class Settings:
     pilot_villages: tuple[str, ...]
     targets: dict[str, float]
     amber_band: float
+    session_minutes: int
+    max_failed_logins: int
+    lockout_minutes: int
+    small_count_threshold: int
     basemap_style_url: str
     source: Path
 
@@ -60,6 +64,10 @@ _FIELDS = [
     ("services", "winter_holiday", str, lambda v: _holiday_ok(v), "应写成 MM-DD/MM-DD，例如 01-15/02-28"),
     ("services", "summer_holiday", str, lambda v: _holiday_ok(v), "应写成 MM-DD/MM-DD，例如 07-01/08-31"),
     ("targets", "amber_band", float, lambda v: 0 <= v <= 100, "应在0到100之间（百分点）"),
+    ("access", "session_minutes", int, lambda v: 1 <= v <= 1440, "应为1到1440之间的整数（分钟）"),
+    ("access", "max_failed_logins", int, lambda v: 1 <= v <= 100, "应为1到100之间的整数"),
+    ("access", "lockout_minutes", int, lambda v: 1 <= v <= 1440, "应为1到1440之间的整数（分钟）"),
+    ("access", "small_count_threshold", int, lambda v: 0 <= v <= 100, "应为0到100之间的整数"),
     ("map", "basemap_style_url", str, lambda v: True, "应为字符串"),
 ]
 def _holiday_ok(v: str) -> bool:
@@ -140,6 +148,10 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
         pilot_villages=tuple(pilots),
         targets=targets,
         amber_band=values[("targets", "amber_band")],
+        session_minutes=values[("access", "session_minutes")],
+        max_failed_logins=values[("access", "max_failed_logins")],
+        lockout_minutes=values[("access", "lockout_minutes")],
+        small_count_threshold=values[("access", "small_count_threshold")],
         basemap_style_url=values[("map", "basemap_style_url")],
         source=p,
     )

@@ -73,33 +73,133 @@ def _metrics(version: tuple, level: str) -> pl.DataFrame:
 
 
 @st.cache_data(show_spinner=False)
-def _overview(version: tuple, county: str | None) -> dict:
-    return metrics.overview(cursor(), settings(), county)
+def _overview(version: tuple, unit_code: str | None) -> dict:
+    return metrics.overview(cursor(), settings(), unit_code)
 
 
 @st.cache_resource(show_spinner=False)
-def _overview_map(version: tuple, county: str | None) -> MapView:
-    return overview_map(cursor(), settings(), _metrics(version, "township"), county)
+def _overview_map(version: tuple, county: str | None, township: str | None) -> MapView:
+    return overview_map(cursor(), settings(), _metrics(version, "township"), county,
+                        _metrics(version, "village"), township)
 
 
 def unit_metrics(level: str) -> pl.DataFrame:
-    return _metrics(_db_version(), level)
+    """Figures per unit of a level — only units inside the signed-in user's area."""
+    df = _metrics(_db_version(), level)
+    return df.filter(pl.col("code").str.starts_with(user_prefix()))
 
 
-def overview_figures(county: str | None) -> dict:
-    return _overview(_db_version(), county)
+def overview_figures(area) -> dict:
+    return _overview(_db_version(), area.township or area.county)
 
 
-def overview_map_view(county: str | None) -> MapView:
-    return _overview_map(_db_version(), county)
+def overview_map_view(area) -> MapView:
+    return _overview_map(_db_version(), area.county, area.township)
 
 
-def setup_page() -> None:
+def setup_page(roles: tuple[str, ...] | None = None):
+    """Every page starts here: settings valid, someone signed in (app.py's gate
+    normally did it; a page run on its own stops here), the role allowed."""
     try:
         settings()
     except SettingsError as e:
         st.error(str(e))
         st.stop()
+    user = current_user()
+    if user is None:
+        st.error("请先登录。")
+        st.stop()
+    if roles and user.role not in roles:
+        st.error("您的账号无权查看此页。")
+        st.stop()
+    return user
+
+
+# -- sign-in -----------------------------------------------------------------------
+
+from .auth import ROLES, AuthError, AuthStore, User  # noqa: E402
+
+
+@st.cache_resource(show_spinner=False)
+def _auth_store(path: str) -> AuthStore:
+    return AuthStore(path)
+
+
+def auth_store() -> AuthStore:
+    from .auth import auth_path
+
+    return _auth_store(str(auth_path()))
+
+
+def audit(event: str, detail: dict | None = None) -> None:
+    user = st.session_state.get("user")
+    auth_store().record(user.username if user else None, event, detail)
+
+
+def current_user() -> User | None:
+    """The signed-in user, or None; an idle session past ``session_minutes`` ends here."""
+    import datetime as dt
+
+    user = st.session_state.get("user")
+    if user is None:
+        return None
+    now = dt.datetime.now()
+    last = st.session_state.get("last_seen", now)
+    if now - last > dt.timedelta(minutes=settings().session_minutes):
+        audit("session_expired", {})
+        for k in ("user", "last_seen"):
+            st.session_state.pop(k, None)
+        st.session_state["expired"] = True
+        return None
+    st.session_state["last_seen"] = now
+    return user
+
+
+def sign_in_form() -> None:
+    """Draw the sign-in form and stop the run; a successful sign-in reruns the app."""
+    st.title(APP_TITLE)
+    if st.session_state.pop("expired", False):
+        st.info("长时间未操作，已自动退出，请重新登录。")
+    with st.form("sign_in"):
+        username = st.text_input("用户名", key="sign_in_user")
+        password = st.text_input("密码", type="password", key="sign_in_password")
+        submitted = st.form_submit_button("登录")
+    if submitted:
+        s = settings()
+        try:
+            user = auth_store().authenticate(username.strip(), password, s.max_failed_logins, s.lockout_minutes)
+        except AuthError as e:
+            st.error(str(e))
+            st.stop()
+        import datetime as dt
+
+        st.session_state["user"] = user
+        st.session_state["last_seen"] = dt.datetime.now()
+        st.rerun()
+    st.caption("本系统含未成年人个人信息，仅限授权人员使用。所有登录和查看记录均被留存。")
+    st.stop()
+
+
+def user_box(user: User) -> None:
+    """Who is signed in, in what area, and a sign-out button."""
+    area = "全市" if not user.prefix else area_label(user)
+    st.sidebar.caption(f"当前用户：{user.display_name or user.username}（{ROLES[user.role]}，{area}）")
+    if st.sidebar.button("退出登录", key="sign_out"):
+        audit("sign_out", {})
+        for k in list(st.session_state.keys()):
+            del st.session_state[k]
+        st.rerun()
+
+
+def area_label(user: User) -> str:
+    code = user.township or user.county
+    row = store.query(cursor(), "unit_name", {"code": code})
+    return row["name"][0] if row.height else code
+
+
+def user_prefix() -> str:
+    user = st.session_state.get("user")
+    return user.prefix if user else "\x00"    # nobody signed in sees nothing
 
 
 def _initial_choice(key: str, options: list[str], param: str) -> None:
@@ -118,6 +218,8 @@ def _initial_choice(key: str, options: list[str], param: str) -> None:
         choice = wanted if wanted in options else remembered if remembered in options else ""
     # Assigned every run: a widget first drawn on this page would otherwise
     # start from its first option, whatever the state held.
+    if choice not in options:
+        choice = options[0] if options else ""
     st.session_state[key] = choice
 
 
@@ -131,8 +233,14 @@ def _keep_choice(key: str, param: str, choice: str) -> None:
 
 def county_selector(key: str = "county") -> str | None:
     """Sidebar county choice, kept in the URL (?county=CODE) so a link reproduces the view."""
-    counties = unit_metrics("county").select("code", "name").rows()
-    options = [""] + [c for c, _ in counties]      # "" is the whole city
+    user = st.session_state.get("user")
+    all_counties = _metrics(_db_version(), "county").select("code", "name").rows()
+    if user is not None and user.county:
+        counties = [(c, n) for c, n in all_counties if c == user.county]      # their own county only
+    else:
+        counties = all_counties
+    whole_city = user is not None and not user.county
+    options = ([""] if whole_city else []) + [c for c, _ in counties]      # "" is the whole city
     names = dict(counties)
     _initial_choice(key, options, "county")
     choice = st.sidebar.selectbox(
@@ -182,7 +290,7 @@ def area_name(county: str | None) -> str:
     """The city's name, or the chosen county's."""
     if county is None:
         return settings().city_name
-    names = dict(unit_metrics("county").select("code", "name").rows())
+    names = dict(_metrics(_db_version(), "county").select("code", "name").rows())
     return names.get(county, county)
 
 
@@ -231,6 +339,7 @@ def _target_map(version: tuple, key: str, level: str, within: str, radius_km: fl
 def unit_targets(level: str, within: str = "") -> pl.DataFrame:
     """Target figures per unit of a level, inside a code prefix."""
     df = _unit_targets(_db_version(), level, settings().room_radius_km)
+    df = df.filter(pl.col("code").str.starts_with(user_prefix()))
     return df.filter(pl.col("code").str.starts_with(within)) if within else df
 
 
@@ -250,18 +359,17 @@ def target_selector(key: str = "target") -> str:
     return choice
 
 
-def township_param(county: str | None) -> str | None:
-    """The township in the URL (?township=CODE), if it lies inside the chosen county."""
-    code = st.query_params.get("township")
-    towns = set(unit_targets("township", county[:6] if county else "")["code"])
-    return code if code in towns else None
+def township_scope(area: Area) -> str:
+    """The code prefix whose townships the compliance matrix lists: the county's
+    (or the city's); a township user's own township only."""
+    return (area.county or "")[:6]
 
 
-def set_township(code: str | None) -> None:
-    if code:
-        st.query_params["township"] = code
-    elif "township" in st.query_params:
-        del st.query_params["township"]
+def area_title(area: Area) -> str:
+    """The name of the area in view, for page titles."""
+    if area.township:
+        return md(unit_name("township", area.township))
+    return md(area_name(area.county))
 
 
 def as_of_caption() -> None:
@@ -286,11 +394,23 @@ def target_matrix(level: str, within: str, key: str) -> str | None:
     return df["code"][rows[0]] if rows else None
 
 
+USER_LEVEL = {"city": "city", "admin": "city", "county": "county", "township": "township"}
+LEVEL_LABELS = {"county": "县（市、区）", "township": "乡镇（街道）", "village": "村（社区）"}
+
+
+def evaluation_levels() -> list[str]:
+    """The levels below the user's own: a county user evaluates townships and villages."""
+    user = st.session_state["user"]
+    return {"city": ["county", "township"], "county": ["township", "village"],
+            "township": ["village"]}[USER_LEVEL[user.role]]
+
+
 def evaluation(level: str) -> "pd.DataFrame":
-    """Year-end evaluation rows: the city first, then every unit of ``level``."""
-    city = unit_targets("city")
+    """Year-end evaluation rows: the user's own unit first (the city, a county or
+    a township), then every unit of ``level`` inside it."""
+    own = unit_targets(USER_LEVEL[st.session_state["user"].role])
     units = unit_targets(level)
-    both = pl.concat([city, units], how="vertical_relaxed")
+    both = pl.concat([own, units], how="vertical_relaxed")
     th = {t.key: targets.threshold(settings(), t.key) for t in targets.ALL_TARGETS}
     return compliance.evaluation_table(both, th)
 
@@ -320,11 +440,16 @@ def area_selector() -> Area:
     A code in the URL that names no unit here is ignored (the view falls
     back to the level above), so a link can never show something else.
     """
+    wanted_town = st.query_params.get("township", "")
+    if len(wanted_town) == 12 and "county" not in st.query_params:
+        st.query_params["county"] = wanted_town[:6] + "000000"   # a township link names its county too
     county = county_selector()
     towns = unit_metrics("township")
     if county:
         towns = towns.filter(pl.col("code").str.starts_with(county[:6]))
-    options = [""] + (towns["code"].to_list() if county else [])
+    user = st.session_state.get("user")
+    fixed = bool(user and user.township)
+    options = ([] if fixed else [""]) + (towns["code"].to_list() if county else [])
     names = dict(towns.select("code", "name").rows())
     _initial_choice("township", options, "township")
     township = st.sidebar.selectbox("乡镇（街道）", options, key="township",
@@ -343,8 +468,8 @@ def breadcrumbs(area: Area) -> None:
     cols = st.columns(len(trail) + 6)
     for i, (label, target) in enumerate(trail):
         if i == len(trail) - 1:
-            cols[i].markdown(f"**{html.escape(label)}**")
-        elif cols[i].button(f"{label} ›", key=f"crumb_{i}"):
+            cols[i].markdown(f"**{md(label)}**")
+        elif cols[i].button(f"{md(label)} ›", key=f"crumb_{i}"):
             go_to(target)
 
 
@@ -426,3 +551,98 @@ def map_with_drill(view, area: Area, key: str) -> None:
 def table(df: pl.DataFrame, percent_cols: tuple[str, ...] = ()) -> None:
     st.dataframe(df, hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.1f%%") for c in percent_cols})
+
+
+# -- child-level follow-up (township users only) ------------------------------------
+
+from dataclasses import dataclass as _dataclass  # noqa: E402
+
+from . import followup as _followup  # noqa: E402
+
+
+@_dataclass
+class FollowupLists:
+    frame: pl.DataFrame
+    keys: list[str]
+    counts: list[tuple[str, int]]
+
+
+def followup_lists(user: User) -> FollowupLists:
+    """The township's lists; the area is the user's own, never one from the URL."""
+    if not user.sees_children:
+        st.error("您的账号无权查看儿童个人信息。")
+        st.stop()
+    df = _followup.followup(cursor(), user.prefix)
+    audit("child_list_view", {"township": user.township, "children": df.height})
+    keys = list(_followup.LISTS)
+    return FollowupLists(df, keys, [(_followup.LISTS[k], int(df[k].sum())) for k in keys])
+
+
+def followup_table(lists: FollowupLists, which: str, show_full: bool) -> pl.DataFrame:
+    if show_full:
+        audit("child_details_shown", {"list": which, "children": int(lists.frame[which].sum())})
+    return _followup.display(lists.frame, which, show_full)
+
+
+def md(text: str) -> str:
+    """Text safe inside Streamlit markdown (titles, captions): no link, image or HTML can form."""
+    import re
+
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~])", r"\\\1", str(text))
+
+
+# -- administrator ---------------------------------------------------------------------
+
+from . import quality as _quality  # noqa: E402
+
+
+def quality_panel() -> None:
+    """Files and rows per county and township, reasons, villages with no extract, the set-aside rows."""
+    con = cursor()
+    level = st.radio("汇总到", ["county", "township"], horizontal=True, key="quality_level",
+                     format_func=lambda v: LEVEL_LABELS[v])
+    st.dataframe(_quality.by_unit(con, level).rename({
+        "code": "区划代码", "name": "名称", "files": "台帐文件", "rows_read": "读取行", "rows_loaded": "导入行",
+        "rows_set_aside": "暂存待改行"}), hide_index=True, width="stretch")
+    left, right = st.columns(2)
+    with left:
+        st.subheader("暂存原因")
+        st.dataframe(_quality.reasons(con).select(pl.col("label").alias("原因"), pl.col("rows").alias("行数")),
+                     hide_index=True, width="stretch")
+    with right:
+        missing = _quality.villages_without_extract(con)
+        st.subheader(f"未报送台帐的村（社区）：{missing.height} 个")
+        st.dataframe(missing.rename({"code": "区划代码", "full_name": "村（社区）"}), hide_index=True, width="stretch")
+    rows = _quality.set_aside_rows(con)
+    unplaced = _quality.unplaced_files(con)
+    if unplaced.height:
+        st.warning(f"{unplaced.height} 个台帐文件没有任何一行导入，请优先处理。")
+        st.dataframe(unplaced.rename({"path": "文件", "rows_read": "读取行", "rows_set_aside": "暂存行"}),
+                     hide_index=True, width="stretch")
+    newest, _ = targets.report_dates(con)
+    if st.download_button(f"下载全部待改正行（{rows.height} 行，Excel）", key="set_aside_download",
+                          data=_quality.set_aside_workbook(rows, f"{settings().city_name}台帐待改正行",
+                                                           f"截至 {newest}；请按行号在原文件中改正后重新报送"),
+                          file_name="待改正行.xlsx",
+                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"):
+        audit("export", {"what": "set_aside_rows", "rows": rows.height})
+
+
+def audit_panel() -> None:
+    event = st.selectbox("事件", ["", "sign_in", "sign_in_failed", "account_locked", "sign_out", "session_expired",
+                                   "child_list_view", "child_details_shown", "export", "ingest", "user_added",
+                                   "password_reset", "account_unlocked"],
+                         key="audit_event", format_func=lambda e: e or "全部")
+    st.dataframe(pl.DataFrame(auth_store().audit(1000, event or None),
+                              schema={"at": pl.Utf8, "username": pl.Utf8, "event": pl.Utf8, "detail": pl.Utf8})
+                 .rename({"at": "时间", "username": "用户", "event": "事件", "detail": "内容"}),
+                 hide_index=True, width="stretch")
+
+
+def users_panel() -> None:
+    st.caption("用户用命令行管理：liushou-geo users add / reset-password / unlock / list。")
+    users = auth_store().users()
+    st.dataframe(pl.DataFrame(users, schema={k: pl.Utf8 if k != "failed_count" else pl.Int64 for k in
+                                             ["username", "role", "area_code", "display_name", "failed_count",
+                                              "locked_until", "created_at"]}),
+                 hide_index=True, width="stretch")

@@ -55,6 +55,15 @@ def inputs(county: str | None) -> dict:
             "include_under_construction": bool(under), "exclude": tuple(sorted(c for c in excluded if c in labels))}
 
 
+def scope(county: str | None) -> str | None:
+    """The area planned: the chosen county, else the signed-in user's area
+    (a county or township user plans inside it), else the city (None)."""
+    if county:
+        return county
+    prefix = ui.user_prefix() if hasattr(ui, "user_prefix") else ""   # sign-in (issue in progress)
+    return prefix.ljust(12, "0") if prefix and prefix != "\x00" else None
+
+
 def solve(county: str | None, budget: int, radius_km: float, every_township: bool,
           include_under_construction: bool, exclude: tuple[str, ...]) -> planner.Plan:
     with st.spinner("正在求解……"):
@@ -99,7 +108,7 @@ def summary(plan: planner.Plan) -> None:
 
 
 def plan_map(plan: planner.Plan, county: str | None, what: planner.WhatIf | None = None) -> None:
-    towns = _townships(ui._db_version(), county[:6] if county else "")
+    towns = _townships(ui._db_version(), planner.scope_prefix(county))
     view = planner.plan_map(plan, towns, rooms=what.new_rooms if what else None,
                             covered=what.covered if what else None,
                             basemap_style_url=ui.settings().basemap_style_url)

@@ -5,31 +5,26 @@ import streamlit as st
 from liushou_geo import ui
 
 ui.setup_page()
-county = ui.county_selector()
+area = ui.area_selector()
 target = ui.target_selector()
-township = ui.township_param(county)
 
-st.title(f"七项目标达标情况 · {ui.area_name(county)}")
+st.title(f"七项目标达标情况 · {ui.area_title(area)}")
+ui.breadcrumbs(area)
 ui.as_of_caption()
 
-within = county[:6] if county else ""
 left, right = st.columns([3, 2])
 with left:
     st.subheader("乡镇（街道）× 目标")
     st.caption("点击表头排序；点击一行查看该乡镇各村（社区）。单元格为 比例（分子/分母）。")
-    picked = ui.target_matrix("township", within, key="township_matrix")
-    if picked and picked != township:
-        ui.set_township(picked)
-        township = picked
+    picked = ui.target_matrix("township", ui.township_scope(area), key="township_matrix")
+    if picked and picked != area.township:
+        ui.go_to(ui.Area(county=picked[:6] + "000000", township=picked))
 with right:
-    level, scope = ("village", township[:9]) if township else ("township", within)
-    view = ui.target_map_view(target, level, scope)
+    view = ui.target_map_view(target, area.level_in_view if area.township else "township",
+                              area.township[:9] if area.township else (area.county or "")[:6])
     st.pydeck_chart(view.deck, key="target_map", height=480)
     ui.legend(view)
 
-if township:
-    st.subheader(f"{ui.unit_name('township', township)} · 各村（社区）")
-    if st.button("返回乡镇列表", key="back_to_townships"):
-        ui.set_township(None)
-        st.rerun()
-    ui.target_matrix("village", township[:9], key="village_matrix")
+if area.township:
+    st.subheader(f"{ui.area_title(area)} · 各村（社区）")
+    ui.target_matrix("village", area.township[:9], key="village_matrix")

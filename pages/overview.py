@@ -5,20 +5,20 @@ import streamlit as st
 from liushou_geo import ui
 
 ui.setup_page()
-county = ui.county_selector()
-figures = ui.overview_figures(county)
-view = ui.overview_map_view(county)
+area = ui.area_selector()
+figures = ui.overview_figures(area)
+view = ui.overview_map_view(area)
 
-st.title(f"{ui.APP_TITLE} · {ui.area_name(county)}")
+st.title(f"{ui.APP_TITLE} · {ui.area_title(area)}")
 ui.kpi_row(figures)
 
 event = st.pydeck_chart(view.deck, on_select="rerun", selection_mode="single-object",
-                        key=f"overview_map_{county or 'city'}", height=560)
+                        key=f"overview_map_{area.prefix or 'city'}", height=560)
 clicked = event.selection.objects.get("townships") if event and event.selection else None
-if clicked and county is None:
+if clicked and area.county is None:
     ui.go_to_county(clicked[0]["code"][:6] + "000000")
 ui.legend(view)
 st.caption("点击地图上的乡镇或在左侧选择县（市、区）可放大查看。地图不加载任何外部底图或字体。")
 
 st.subheader("各乡镇（街道）情况")
-ui.township_table(county)
+ui.township_table(area.county)

@@ -8,7 +8,7 @@ ui.setup_page()
 area = ui.area_selector()
 view = ui.pairing_view(area)
 
-st.title(f"结对帮扶 · {ui.area_name(area.county) if not area.township else ui.unit_name('township', area.township)}")
+st.title(f"结对帮扶 · {ui.area_title(area)}")
 ui.breadcrumbs(area)
 n = view.notes
 cols = st.columns(4)

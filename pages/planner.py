@@ -5,7 +5,7 @@ import streamlit as st
 from liushou_geo import ui, ui_planner
 
 ui.setup_page()
-county = ui.county_selector()
+county = ui_planner.scope(ui.county_selector())
 area = ui.area_name(county)
 
 st.title(f"活动室选址规划 · {area}")

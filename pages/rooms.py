@@ -9,7 +9,7 @@ area = ui.area_selector()
 radius = ui.radius_slider()
 view = ui.rooms_view(area, radius)
 
-st.title(f"活动室覆盖 · {ui.area_name(area.county) if not area.township else ui.unit_name('township', area.township)}")
+st.title(f"活动室覆盖 · {ui.area_title(area)}")
 ui.breadcrumbs(area)
 n = view.notes
 cols = st.columns(5)

@@ -8,7 +8,7 @@ ui.setup_page()
 area = ui.area_selector()
 view = ui.terminals_view(area)
 
-st.title(f"亲情电话与信箱 · {ui.area_name(area.county) if not area.township else ui.unit_name('township', area.township)}")
+st.title(f"亲情电话与信箱 · {ui.area_title(area)}")
 ui.breadcrumbs(area)
 n = view.notes
 cols = st.columns(5)

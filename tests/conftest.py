@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
+import tempfile
+
 os.environ["LIUSHOU_ID_KEY"] = "test-key-not-for-production"
 os.environ.pop("LIUSHOU_SETTINGS", None)
+# Sign-ins and the audit log of the test session go to a file of its own.
+os.environ["LIUSHOU_AUTH_DB"] = os.path.join(tempfile.mkdtemp(prefix="liushou_auth_"), "auth.sqlite")
 
 SMALL_SEED = 11
 SMALL_DEFECT_RATE = 0.02
@@ -69,3 +73,11 @@ def hasher():
     from liushou_geo.privacy import IdHasher
 
     return IdHasher()
+
+
+def signed_in(at, role="city", area=None, username="tester"):
+    """An AppTest whose session is signed in as a user of that role and area."""
+    from liushou_geo.auth import User
+
+    at.session_state["user"] = User(username, role, area)
+    return at

@@ -5,14 +5,14 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from conftest import ROOT, signed_in
 
 
 @pytest.fixture
 def app(small_db, monkeypatch):
     monkeypatch.setenv("LIUSHOU_DB", str(small_db[0]))
     monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    return signed_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60))
 
 
 def _map(at):
@@ -96,8 +96,7 @@ def test_compliance_drills_to_a_townships_villages(app, small_truth):
     town = sorted(small_truth.townships["code"])[0]
     app.query_params["township"] = town
     app.query_params["target"] = "t5"
-    at = app.run()
-    at.switch_page("pages/compliance.py").run()
+    at = app.switch_page("pages/compliance.py").run()
     assert not at.exception, [e.value for e in at.exception]
     spec = _map(at)
     villages = _layer(spec, "villages")

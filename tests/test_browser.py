@@ -34,10 +34,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(small_db):
+USER, PASSWORD = "leader", "browser-test-password"
+
+
+def _ensure_user():
+    from liushou_geo.auth import AuthError, AuthStore
+
+    store = AuthStore()
+    try:
+        store.add_user(USER, PASSWORD, "city")
+    except AuthError:
+        pass      # made by an earlier module of this session
+    store.close()
+
+
+def _start(db_path):
+    _ensure_user()
     port = _free_port()
-    env = dict(os.environ, LIUSHOU_DB=str(small_db[0]))
+    env = dict(os.environ, LIUSHOU_DB=str(db_path))
     proc = subprocess.Popen(
         [sys.executable, "-m", "liushou_geo.cli", "serve", "--port", str(port), "--address", "127.0.0.1"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -53,9 +67,36 @@ def server(small_db):
     else:
         proc.kill()
         pytest.fail("streamlit did not become healthy: " + proc.stdout.read().decode(errors="replace")[-2000:])
+    return proc, url
+
+
+@pytest.fixture(scope="module")
+def server(small_db):
+    proc, url = _start(small_db[0])
     yield url
     proc.terminate()
     proc.wait(timeout=20)
+
+
+def _sign_in(page):
+    """Fill the sign-in form if it is there (each browser page is a new session)."""
+    # "notRunning" also holds before the first run starts: wait for the form or the app itself.
+    page.wait_for_selector('input[type="password"], [data-testid="stSidebarNav"]', timeout=60_000)
+    for _ in range(3):
+        if not page.locator('input[type="password"]').count():
+            break
+        if page.get_by_text("Page not found").count():
+            page.keyboard.press("Escape")                  # a deep link to a page not offered before sign-in
+            page.wait_for_timeout(300)
+        page.get_by_label("用户名").fill(USER)
+        page.get_by_label("密码").fill(PASSWORD)
+        page.get_by_label("密码").press("Enter")          # submits the form once its values are in
+        try:
+            page.wait_for_selector('input[type="password"]', state="detached", timeout=15_000)
+        except Exception:
+            continue
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
+    assert not page.locator('input[type="password"]').count(), "could not sign in"
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +118,12 @@ def _load(browser, url, shot_name):
     requests = []
     page.on("request", lambda r: requests.append(r.url))
     page.goto(url, wait_until="networkidle")
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
-    page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.wait_for(timeout=30_000)
+    _sign_in(page)
+    try:
+        page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.wait_for(timeout=30_000)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / f"failed_{shot_name}"))
+        raise
     page.wait_for_timeout(1500)   # let deck.gl draw before the screenshot
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / shot_name))
@@ -138,7 +183,7 @@ def _load_any(browser, url, shot_name):
     requests = []
     page.on("request", lambda r: requests.append(r.url))
     page.goto(url, wait_until="networkidle")
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
+    _sign_in(page)
     page.wait_for_timeout(1500)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / shot_name))
@@ -190,3 +235,67 @@ def test_clicking_a_township_drills_down(server, browser, small_db):
     assert page.get_by_text(f"结对帮扶 · {name}").first.is_visible()
     assert page.locator('[data-testid="stException"]').count() == 0
     page.close()
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def hostile_server(small_city_dir, tmp_path_factory, settings):
+    """The small city with a township and a village named like an attack."""
+    import shutil
+
+    import geopandas as gpd
+
+    from liushou_geo.ingest import ingest
+    from liushou_geo.store import connect
+
+    src = tmp_path_factory.mktemp("hostile")
+    shutil.copytree(small_city_dir, src / "city")
+    gpkg = src / "city" / "boundaries" / "villages.gpkg"
+    g = gpd.read_file(gpkg)
+    town = sorted(g["乡镇代码"])[0] if "乡镇代码" in g else sorted(g["区划代码"])[0][:9] + "000"
+    g.loc[g["区划代码"].str.startswith(town[:9]), "乡镇名称"] = HOSTILE
+    first = sorted(g.loc[g["区划代码"].str.startswith(town[:9]), "区划代码"])[0]
+    g.loc[g["区划代码"] == first, "名称"] = HOSTILE + "村"
+    g.to_file(gpkg, layer="villages", driver="GPKG")
+    db = src / "hostile.duckdb"
+    con = connect(db)
+    ingest(con, [src / "city"], settings)
+    con.close()
+    proc, url = _start(db)
+    yield url, town
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_hostile_names_stay_text(hostile_server, browser):
+    """A unit named <img src=x onerror=alert(1)> shows as text in titles, breadcrumbs,
+    tables and tooltips, and no script runs (no dialog opens)."""
+    url, town = hostile_server
+    dialogs = []
+    for path in (f"pairing-gaps?county={town[:6]}000000&township={town}", f"targets?township={town}",
+                 f"home?county={town[:6]}000000", f"room-coverage?county={town[:6]}000000&township={town}"):
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{url}/{path}", wait_until="networkidle")
+        _sign_in(page)
+        page.wait_for_timeout(1500)
+        assert page.locator('[data-testid="stException"]').count() == 0, path
+        # Hover every part of the map so tooltips with the name are drawn.
+        canvas = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first
+        if canvas.count():
+            box = canvas.bounding_box()
+            for fx in (0.3, 0.5, 0.7):
+                for fy in (0.3, 0.5, 0.7):
+                    page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+                    page.wait_for_timeout(150)
+        page.screenshot(path=str(ARTIFACTS / f"hostile_{path.split('?')[0]}.png"))
+        assert page.locator("img[src='x']").count() == 0, path
+        assert not [u for u in requests if not u.startswith((url, "data:", "blob:"))]
+        if path.startswith(("pairing", "targets")):
+            assert page.get_by_text(HOSTILE).first.is_visible(), path        # shown, as text
+        page.close()
+    assert dialogs == []

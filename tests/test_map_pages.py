@@ -6,7 +6,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from conftest import ROOT, signed_in
 
 PAGES = {"rooms": "pages/rooms.py", "terminals": "pages/terminals.py", "pairing": "pages/pairing.py"}
 
@@ -15,7 +15,7 @@ PAGES = {"rooms": "pages/rooms.py", "terminals": "pages/terminals.py", "pairing"
 def app(small_db, monkeypatch):
     monkeypatch.setenv("LIUSHOU_DB", str(small_db[0]))
     monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    return signed_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60))
 
 
 def _open(app, page, **params):

@@ -8,6 +8,12 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
 
+try:                                   # sign-in (liushou_geo.auth) where the app has it
+    from conftest import signed_in
+except ImportError:
+    def signed_in(at, **_):
+        return at
+
 PAGE = "pages/planner.py"
 
 
@@ -15,15 +21,15 @@ PAGE = "pages/planner.py"
 def app(small_db, monkeypatch):
     monkeypatch.setenv("LIUSHOU_DB", str(small_db[0]))
     monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    return signed_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60))
 
 
 @pytest.fixture
-def page(small_db, monkeypatch):
+def planner_page(small_db, monkeypatch):
     """The page alone (as app.py would run it), for the interaction tests."""
     monkeypatch.setenv("LIUSHOU_DB", str(small_db[0]))
     monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / PAGE), default_timeout=60)
+    return signed_in(AppTest.from_file(str(ROOT / PAGE), default_timeout=60))
 
 
 def _spec(at):
@@ -43,8 +49,8 @@ def test_planner_page_through_the_app(app):
     assert at.title[0].value.startswith("活动室选址规划")
 
 
-def test_planner_page_solves_and_maps(page, settings):
-    at = page.run()
+def test_planner_page_solves_and_maps(planner_page, settings):
+    at = planner_page.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.number_input(key="planner_budget").value == 10 * settings.room_cost_yuan
     spec = _spec(at)
@@ -61,8 +67,8 @@ def test_planner_page_solves_and_maps(page, settings):
     assert at.get("download_button")
 
 
-def test_budget_and_township_rule(page, settings):
-    at = page.run()
+def test_budget_and_township_rule(planner_page, settings):
+    at = planner_page.run()
     at.number_input(key="planner_budget").set_value(settings.room_cost_yuan).run()
     assert not at.exception
     assert len(_layer(_spec(at), "proposed-rooms")["data"]) <= 1
@@ -73,8 +79,8 @@ def test_budget_and_township_rule(page, settings):
         assert at.error and "乡镇全覆盖" in at.error[0].value
 
 
-def test_what_if_remove_shows_the_change(page):
-    at = page.run()
+def test_what_if_remove_shows_the_change(planner_page):
+    at = planner_page.run()
     before = int(at.metric[2].value.split()[0].replace(",", ""))
     at.toggle(key="planner_what_if").set_value(True).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -86,8 +92,8 @@ def test_what_if_remove_shows_the_change(page):
     assert not at.exception, [e.value for e in at.exception]
 
 
-def test_excluding_a_site_removes_it(page):
-    at = page.run()
+def test_excluding_a_site_removes_it(planner_page):
+    at = planner_page.run()
     first = at.dataframe[0].value["村（社区）代码"][0]
     at.multiselect(key="planner_exclude").set_value([first]).run()
     assert not at.exception

@@ -27,6 +27,23 @@ def test_every_sql_file_runs(small_city_dir, settings, tmp_path, monkeypatch):
     from liushou_geo.targets import unit_targets
 
     target_map(con, settings, unit_targets(con, settings, "township"), "t4", "township")
+    from liushou_geo import followup, pagemaps, quality
+    from liushou_geo.area import Area
+
+    pagemaps.rooms_view(con, settings, Area(county="439921000000"), 3.0, unit_metrics(con, "village", settings))
+    followup.followup(con, "439921100")
+    quality.by_unit(con, "township")
+    quality.reasons(con)
+    quality.set_aside_rows(con)
+    quality.villages_without_extract(con)
+    quality.unplaced_files(con)
+    store.query(con, "unit_name", {"code": "439921000000"})
+    try:
+        from liushou_geo import planner
+    except ImportError:
+        planner = None
+    if planner is not None and hasattr(planner, "plan_rooms"):
+        planner.plan_rooms(con, settings, budget_yuan=90000, radius_km=3.0)
     con.close()
     files = {p.stem for p in store.SQL_DIR.glob("*.sql")}
     assert files - ran == set(), f"SQL files no code path runs: {sorted(files - ran)}"

@@ -1,0 +1,2 @@
+-- The name of one unit, by code.
+SELECT code, name FROM units WHERE code = $code;
