@@ -30,6 +30,7 @@ db: $(DB)
 
 ## make run: set up, build the demo city and its database if missing, serve on 127.0.0.1:8501
 run: $(STAMP) $(DB)
+	$(BIN)/liushou-geo users ensure-admin
 	$(BIN)/liushou-geo serve --db $(DB) --address 127.0.0.1 --port 8501
 
 ## make test: set up with test extras and run the whole suite

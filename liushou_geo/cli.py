@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import export_cli, planner_cli
 from .auth import AuthError
 from .settings import SettingsError, load_settings
 
@@ -77,8 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     u = users.add_parser("unlock", help="lift a lockout after too many failed sign-ins")
     u.add_argument("username")
     users.add_parser("list", help="list users")
+    users.add_parser("ensure-admin", help="when there is no user yet, add 'admin' with a random password "
+                                          "(printed once and written to data/first-admin.txt, mode 0600)")
     for q in users.choices.values():
         q.add_argument("--auth-db", help="user file (default: $LIUSHOU_AUTH_DB or data/auth.sqlite)")
+
+    planner_cli.add_parser(sub)
+    export_cli.add_parser(sub)
 
     p = sub.add_parser("serve", help="serve the dashboard (Streamlit) on this machine",
                        description="Serve the dashboard. Reads the database named by --db or $LIUSHOU_DB.")
@@ -94,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(message)s")
     try:
         return {"demo": cmd_demo, "ingest": cmd_ingest, "metrics": cmd_metrics,
-                "serve": cmd_serve, "users": cmd_users}[args.command](args)
+                "serve": cmd_serve, "users": cmd_users, "plan-rooms": planner_cli.run,
+                "export": export_cli.run}[args.command](args)
     except (SettingsError, FileNotFoundError, AuthError) as e:
         print(f"错误：{e}", file=sys.stderr)
         return 2
@@ -199,6 +206,20 @@ def cmd_users(args) -> int:
     elif args.users_command == "unlock":
         store.unlock(args.username)
         print(f"已解锁 {args.username}", file=sys.stderr)
+    elif args.users_command == "ensure-admin":
+        if store.users():
+            return 0
+        import secrets
+
+        from .settings import REPO_ROOT
+
+        password = secrets.token_urlsafe(12)
+        store.add_user("admin", password, "admin", None, "管理员")
+        note = REPO_ROOT / "data" / "first-admin.txt"
+        note.write_text(f"user: admin\npassword: {password}\n", encoding="utf-8")
+        note.chmod(0o600)
+        print(f"已创建首个管理员账号：用户名 admin，密码 {password}（也写在 {note}，登录后请改密码并删除该文件）",
+              file=sys.stderr)
     else:
         for u in store.users():
             print("\t".join(str(u[k] or "") for k in ("username", "role", "area_code", "display_name", "locked_until")))

@@ -41,18 +41,28 @@ def _radius() -> float | None:
 # The cursor and settings are taken when the button is drawn (inside the script run);
 # the file is rendered only when the button is clicked.
 
+def _audited(what: dict):
+    """A recorder bound to the signed-in user, usable when the click renders the file."""
+    store, user = ui.auth_store(), st.session_state.get("user")
+    return lambda: store.record(user.username if user else None, "export", what)
+
+
 def _map_bytes(kind: str, unit: str | None, fmt: str, size: str, radius: float | None):
     con, settings = ui.cursor(), ui.settings()
+    record = _audited({"what": "map", "kind": kind, "unit": unit, "format": fmt, "size": size})
 
     def make() -> bytes:
+        record()
         return export.render_map(con, settings, kind, unit, fmt, size, radius)
     return make
 
 
 def _pack_bytes(unit: str | None, which: str):
     con, settings = ui.cursor(), ui.settings()
+    record = _audited({"what": "pack", "unit": unit, "format": which})
 
     def make() -> bytes:
+        record()
         with tempfile.TemporaryDirectory() as d:
             pack = export.build_pack(con, settings, unit, Path(d))
             return (pack.pdf if which == "pdf" else pack.xlsx).read_bytes()
@@ -81,6 +91,9 @@ def export_buttons(kind: str, area_county: str | None, area_township: str | None
     cols[1].download_button("下载图片（PDF A4）", data=_map_bytes(k, unit, "pdf", "1080p", radius),
                             file_name=f"{stem}.pdf", mime=_MIME["pdf"], key=f"export_pdf_{k}_{unit}",
                             on_click="ignore", help="A4 横向矢量图，适合打印")
+    user = st.session_state.get("user")
+    if user is not None and user.township:
+        return            # packs are per city or county: a township user's area is smaller
     pack_unit = area_county or None
     pack_area = ui.area_name(area_county)
     cols[2].download_button("下载简报（PDF）", data=_pack_bytes(pack_unit, "pdf"),

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from liushou_geo import ui
+from liushou_geo import ui, ui_export
 
 ui.setup_page()
 area = ui.area_selector()
@@ -28,3 +28,6 @@ with right:
 if area.township:
     st.subheader(f"{ui.area_title(area)} · 各村（社区）")
     ui.target_matrix("village", area.township[:9], key="village_matrix")
+
+st.divider()
+ui_export.export_buttons("targets", area.county, area.township, target)

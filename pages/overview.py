@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from liushou_geo import ui
+from liushou_geo import ui, ui_export
 
 ui.setup_page()
 area = ui.area_selector()
@@ -22,3 +22,6 @@ st.caption("点击地图上的乡镇或在左侧选择县（市、区）可放�
 
 st.subheader("各乡镇（街道）情况")
 ui.township_table(area.county)
+
+st.divider()
+ui_export.export_buttons("children", area.county, area.township, None)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from liushou_geo import ui
+from liushou_geo import ui, ui_export
 
 ui.setup_page()
 area = ui.area_selector()
@@ -24,3 +24,6 @@ with left:
     ui.map_with_drill(view.map, area, key="pairing_map")
 with right:
     ui.table(view.table, percent_cols=("结对率",))
+
+st.divider()
+ui_export.export_buttons("pairing", area.county, area.township, None)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from liushou_geo import ui
+from liushou_geo import ui, ui_export
 
 ui.setup_page()
 area = ui.area_selector()
@@ -28,3 +28,6 @@ with right:
                  hide_index=True, width="stretch")
     st.subheader("各单位范围外儿童")
     ui.table(view.table, percent_cols=("范围外比例",))
+
+st.divider()
+ui_export.export_buttons("rooms", area.county, area.township, None)

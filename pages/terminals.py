@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from liushou_geo import ui
+from liushou_geo import ui, ui_export
 
 ui.setup_page()
 area = ui.area_selector()
@@ -25,3 +25,6 @@ with left:
     ui.map_with_drill(view.map, area, key="terminals_map")
 with right:
     ui.table(view.table)
+
+st.divider()
+ui_export.export_buttons("terminals", area.county, area.township, None)
