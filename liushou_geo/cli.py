@@ -126,7 +126,8 @@ def cmd_ingest(args) -> int:
     con = connect(args.db)
     t0 = time.perf_counter()
     report = ingest(con, [Path(p) for p in args.paths], settings,
-                    code_column=args.code_column, name_column=args.name_column)
+                    code_column=args.code_column, name_column=args.name_column,
+                    progress=_progress_bar() if sys.stderr.isatty() or args.verbose else None)
     report["seconds"] = round(time.perf_counter() - t0, 2)
     con.close()
     _audit_ingest(args, report)
@@ -135,6 +136,21 @@ def cmd_ingest(args) -> int:
     else:
         print(_ingest_text(report))
     return 1 if report["files_with_errors"] else 0
+
+
+def _progress_bar():
+    """A one-line progress bar on standard error (JSON, if asked for, stays alone on standard output)."""
+    state = {"last": -1}
+
+    def show(done: int, total: int, label: str) -> None:
+        pct = 100 * done // max(total, 1)
+        if pct == state["last"] and done < total:
+            return
+        state["last"] = pct
+        bar = "#" * (pct // 4) + "-" * (25 - pct // 4)
+        end = "\n" if done >= total else ""
+        print(f"\r[{bar}] {pct:3d}% {label[:40]:<40}", end=end, file=sys.stderr, flush=True)
+    return show
 
 
 def _audit_ingest(args, report: dict) -> None:

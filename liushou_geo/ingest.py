@@ -19,14 +19,16 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import polars as pl
 
-from . import facility_rows
+from . import facility_rows, registry_bulk
 from .boundaries import BOUNDARY_SUFFIXES, BoundaryError, build_units, read_villages
 from .cleaning import CellError, parse_date
 from .gazetteer import Gazetteer
 from .headers import KIND_LABELS, missing_required
 from .privacy import IdHasher
-from .readers import CSV_SUFFIXES, SPREADSHEET_SUFFIXES, ReadError, Table, read_tables
+from .readers import (BULK_MIN_BYTES, CSV_SUFFIXES, SPREADSHEET_SUFFIXES, FrameTable, ReadError, Table,
+                      peek_csv_kind, read_csv_frame, read_tables)
 from .registry_rows import RowContext, RowProblem, check_row, file_as_of, source_kind
 from .settings import Settings
 from .store import run
@@ -40,6 +42,16 @@ TABLE_OF_KIND = {
 # Boundaries first (everything else resolves villages against them), then facilities.
 FLUSH_ROWS = 200_000
 KIND_ORDER = ["boundaries", "rooms", "terminals", "registry", "attendance", "contacts", "legal_cases"]
+
+
+@dataclass
+class LazyCsv:
+    """A large CSV file, only its kind known: read when its turn comes, so that
+    one big file at a time is in memory, not all of them."""
+
+    path: Path
+    kind: str
+    sheet: str | None = None
 
 
 @dataclass
@@ -100,16 +112,21 @@ class Ingest:
     """One ingest run over a set of files, inside one transaction."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings, today: dt.date | None = None,
-                 code_column: str | None = None, name_column: str | None = None):
+                 code_column: str | None = None, name_column: str | None = None, progress=None):
         self.con = con
+        # progress(done, total, label): called as files are read and checked (a bar in the
+        # terminal, st.progress in the app); a no-op by default.
+        self.progress = progress or (lambda done, total, label: None)
         self.settings = settings
         self.today = today or dt.date.today()
         self.code_column, self.name_column = code_column, name_column
         self.hasher = IdHasher()
         self.reports: list[FileReport] = []
         # Rows are buffered per table and written in large batches: one
-        # insert per file costs more than checking the file's rows.
-        self._pending: dict[str, list[dict]] = {}
+        # insert per file costs more than checking the file's rows. Each
+        # table's buffer is a list of chunks: a list of record dicts (row
+        # path) or a polars frame (column-wise path, registry_bulk).
+        self._pending: dict[str, list] = {}
         self._pending_count = 0
         self._run_files: set[str] = set()
 
@@ -123,17 +140,25 @@ class Ingest:
                 self._ingest_boundaries(f, root)
             gazetteer = Gazetteer(self.con)
             tables = []
-            for f, root in table_files:
+            total = len(table_files) * 2       # read, then check
+            for i, (f, root) in enumerate(table_files):
+                self.progress(i, total, f.name)
                 tables.extend(self._read(f, root))
             tables.sort(key=lambda t: KIND_ORDER.index(t[1].kind))
             locate = facility_rows.point_locator(self.con)
-            for rel, table, file_id in tables:
+            for j, (rel, table, file_id) in enumerate(tables):
+                self.progress(len(table_files) + j * len(table_files) // max(len(tables), 1), total, rel)
                 if not gazetteer and table.kind in ("registry", "rooms", "terminals"):
                     self._fail(rel, table.kind, "数据库中还没有村（社区）边界。请先导入边界文件（可与台帐放在同一文件夹一起导入）")
+                    continue
+                if isinstance(table, LazyCsv):
+                    for t in self._materialise(rel, table):
+                        self._ingest_table(rel, t, file_id, gazetteer, locate)
                     continue
                 self._ingest_table(rel, table, file_id, gazetteer, locate)
             self._flush()
             run(self.con, "build_children")
+            self.progress(total, total, "")
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
@@ -161,6 +186,10 @@ class Ingest:
         if self._already(file_id):
             self.reports.append(FileReport(path=rel, kind=None, status="unchanged"))
             return []
+        if f.suffix.lower() in CSV_SUFFIXES and f.stat().st_size >= BULK_MIN_BYTES:
+            kind = peek_csv_kind(f)
+            if kind:
+                return [(rel, LazyCsv(f, kind), file_id)]
         try:
             tables = read_tables(f)
         except ReadError as e:
@@ -171,6 +200,27 @@ class Ingest:
             return []
         log.info("read %s (%s, %d rows)", rel, tables[0].kind, sum(len(t.rows) for t in tables))
         return [(rel, t, file_id) for t in tables]
+
+    def _materialise(self, rel: str, lazy: LazyCsv) -> list:
+        """A large CSV's tables: one frame for the column-wise checks when it is
+        big enough and of a kind they cover, else the ordinary rows."""
+        if lazy.kind in registry_bulk.BULK_KINDS:
+            try:
+                frame = read_csv_frame(lazy.path)
+            except ReadError as e:
+                self._fail(rel, None, e.args[0])
+                return []
+            if frame is not None and frame.kind == lazy.kind and frame.n_rows >= registry_bulk.BULK_MIN_ROWS:
+                log.info("read %s (%s, %d rows, column-wise)", rel, frame.kind, frame.n_rows)
+                return [frame]
+        try:
+            tables = read_tables(lazy.path)
+        except ReadError as e:
+            self._fail(rel, None, e.args[0])
+            return []
+        if not tables:
+            self._fail(rel, None, "找不到可识别的表头（如“姓名”“身份证号”）。请确认表头在前几行、列名与模板一致", "unrecognised")
+        return tables
 
     def _replace_previous(self, rel: str, kind: str, file_id: str) -> None:
         """A new version of a file (same path, same kind) replaces the old version's rows."""
@@ -240,11 +290,26 @@ class Ingest:
             set_aside.append((file_id, rel, table.sheet, row_no, column, reason, message))
             rep.reasons[reason] += 1
 
+        is_frame = isinstance(table, FrameTable)
+        n_rows = table.n_rows if is_frame else len(table.rows)
         if missing:
             labels = "、".join(missing)
             rep.message = f"{KIND_LABELS[kind]}{sheet_note}缺少必填列：{labels}。请按模板补上该列后重新提交"
-            for row_no, _ in table.rows:
+            row_nos = table.frame["row_no"].to_list() if is_frame else [r for r, _ in table.rows]
+            for row_no in row_nos:
                 aside(row_no, labels, "missing_column", rep.message)
+        elif is_frame:
+            # Large tables: the same checks column-wise (registry_bulk), same outcome.
+            if kind == "registry":
+                res = registry_bulk.registry(table, self._registry_context(table, rel, gazetteer), file_id, rel)
+            else:
+                res = registry_bulk.attendance(table, self.hasher, file_id, rel)
+            extra = [pl.lit(file_id).alias("file_id")]
+            if kind == "registry":
+                extra.append(pl.lit(table.sheet, dtype=pl.String).alias("sheet"))
+            records = res.records.with_columns(extra)
+            set_aside.extend(res.set_aside)
+            rep.reasons.update(res.reasons)
         else:
             check = self._row_checker(kind, table, rel, gazetteer, locate)
             seen_rows: dict[tuple, int] = {}
@@ -265,12 +330,18 @@ class Ingest:
                 if kind == "registry":
                     rec["sheet"] = table.sheet
                 records.append(rec)
-        rep.rows_read = len(table.rows)
+        rep.rows_read = n_rows
         rep.rows_loaded = len(records)
         rep.rows_set_aside = len(set_aside)
         self._replace_previous(rel, kind, file_id)
         self._run_files.add(file_id)
-        self._pending.setdefault(TABLE_OF_KIND[kind], []).extend(records)
+        chunks = self._pending.setdefault(TABLE_OF_KIND[kind], [])
+        if isinstance(records, pl.DataFrame):
+            chunks.append(records)
+        elif records:
+            if not chunks or not isinstance(chunks[-1], list):
+                chunks.append([])
+            chunks[-1].extend(records)
         self._pending_count += len(records)
         if self._pending_count >= FLUSH_ROWS:
             self._flush()
@@ -291,17 +362,23 @@ class Ingest:
         self.reports.append(rep)
         self._record_file(file_id, rel, rep)
 
+    def _registry_context(self, table: Table, rel: str, gazetteer: Gazetteer) -> RowContext:
+        stem = re.sub(r"留守儿童.*$", "", Path(rel).stem) or Path(rel).stem
+        if isinstance(table, FrameTable):
+            as_of = registry_bulk.file_as_of(table)
+        else:
+            as_of = file_as_of(table.rows, table.columns)
+        if as_of is None and table.as_of_hint:
+            try:
+                as_of = parse_date(table.as_of_hint)
+            except CellError:
+                as_of = None
+        return RowContext(self.settings, gazetteer, self.hasher, as_of, stem, self.today)
+
     def _row_checker(self, kind: str, table: Table, rel: str, gazetteer: Gazetteer, locate):
         cols = table.columns
         if kind == "registry":
-            stem = re.sub(r"留守儿童.*$", "", Path(rel).stem) or Path(rel).stem
-            as_of = file_as_of(table.rows, cols)
-            if as_of is None and table.as_of_hint:
-                try:
-                    as_of = parse_date(table.as_of_hint)
-                except CellError:
-                    as_of = None
-            ctx = RowContext(self.settings, gazetteer, self.hasher, as_of, stem, self.today)
+            ctx = self._registry_context(table, rel, gazetteer)
             return lambda cells: check_row(cells, cols, ctx)
         if kind == "rooms":
             return lambda cells: facility_rows.room(cells, cols, gazetteer, locate)
@@ -318,11 +395,12 @@ class Ingest:
         registry = self._pending.get("registry_rows")
         if registry:
             self._replace_same_extract(registry)
-        for table_name, records in self._pending.items():
-            self._insert(table_name, records)
+        for table_name, chunks in self._pending.items():
+            for chunk in chunks:
+                self._insert(table_name, chunk)
         self._pending, self._pending_count = {}, 0
 
-    def _replace_same_extract(self, records: list[dict]) -> None:
+    def _replace_same_extract(self, chunks: list) -> None:
         """A unit's new extract replaces its previous extract with the same as-of date.
 
         Committee names repeat across a city (two 城西社区 in one county), so a
@@ -330,17 +408,33 @@ class Ingest:
         village for a committee, the county for a school. Rows from this
         run's own files are never removed.
         """
-        villages: dict[tuple, Counter] = {}
-        for r in records:
-            villages.setdefault((r["file_id"], r["reporting_unit"]), Counter())[r["village_code"]] += 1
-        scope = {}
-        for (fid, unit), counts in villages.items():
-            top = counts.most_common(1)[0][0]
-            scope[fid, unit] = top[:9] if source_kind(unit) == "village" else top[:6]
-        for r in records:
-            r["unit_scope"] = scope[r["file_id"], r["reporting_unit"]]
-        extracts = pd.DataFrame(sorted({(r["reporting_unit"], r["unit_scope"], r["as_of"]) for r in records}),
-                                columns=["reporting_unit", "unit_scope", "as_of"])
+        key_cols = {"file_id": pl.String, "reporting_unit": pl.String, "village_code": pl.String, "as_of": pl.Date}
+        parts = []
+        for ch in chunks:
+            if isinstance(ch, pl.DataFrame):
+                parts.append(ch.select(list(key_cols)))
+            else:
+                parts.append(pl.DataFrame({k: [r[k] for r in ch] for k in key_cols}, schema=key_cols))
+        keys = pl.concat(parts).with_row_index("i")
+        # A unit's place: its most common village (ties: the first seen, as Counter.most_common).
+        top = (keys.group_by("file_id", "reporting_unit", "village_code")
+               .agg(n=pl.len(), i=pl.col("i").min())
+               .sort(["n", "i"], descending=[True, False])
+               .unique(["file_id", "reporting_unit"], keep="first", maintain_order=True))
+        kinds = {u: source_kind(u) for u in top["reporting_unit"].unique().to_list()}
+        scope = top.select("file_id", "reporting_unit", unit_scope=pl.when(
+            pl.col("reporting_unit").replace_strict(kinds, return_dtype=pl.String) == "village")
+            .then(pl.col("village_code").str.slice(0, 9)).otherwise(pl.col("village_code").str.slice(0, 6)))
+        lookup = {(f, u): sc for f, u, sc in scope.iter_rows()}
+        for n, ch in enumerate(chunks):
+            if isinstance(ch, pl.DataFrame):
+                chunks[n] = ch.join(scope, on=["file_id", "reporting_unit"], how="left", maintain_order="left")
+            else:
+                for r in ch:
+                    r["unit_scope"] = lookup[r["file_id"], r["reporting_unit"]]
+        extracts = (keys.join(scope, on=["file_id", "reporting_unit"], how="left")
+                    .select("reporting_unit", "unit_scope", "as_of").unique()
+                    .sort("reporting_unit", "unit_scope", "as_of").to_arrow())
         this_run = pd.DataFrame({"file_id": sorted(self._run_files)})
         self.con.register("new_extracts", extracts)
         self.con.register("this_run", this_run)
@@ -351,11 +445,14 @@ class Ingest:
         self.con.unregister("new_extracts")
         self.con.unregister("this_run")
 
-    def _insert(self, table_name: str, records: list[dict]) -> None:
-        if not records:
+    def _insert(self, table_name: str, records) -> None:
+        if not len(records):
             return
         cols = [r[0] for r in self.con.execute(f"DESCRIBE {table_name}").fetchall()]  # allow-listed name
-        frame = pd.DataFrame.from_records(records, columns=cols)
+        if isinstance(records, pl.DataFrame):
+            frame = records.select(cols).to_arrow()
+        else:
+            frame = pd.DataFrame.from_records(records, columns=cols)
         self.con.register("new_rows", frame)
         self.con.execute(f"INSERT INTO {table_name} SELECT * FROM new_rows")  # allow-listed name
         self.con.unregister("new_rows")

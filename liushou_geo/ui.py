@@ -646,3 +646,52 @@ def users_panel() -> None:
                                              ["username", "role", "area_code", "display_name", "failed_count",
                                               "locked_until", "created_at"]}),
                  hide_index=True, width="stretch")
+
+
+from . import upload as _upload  # noqa: E402
+
+
+def upload_panel() -> None:
+    """Drop files, see the report, then commit them — or not."""
+    st.caption("上传台帐、设施或边界文件。先在数据库副本上检查并显示报告；确认后才替换正式数据库。")
+    files = st.file_uploader("选择文件", accept_multiple_files=True, key="upload_files",
+                             type=sorted(s.lstrip(".") for s in _upload.ALLOWED_SUFFIXES))
+    candidate = st.session_state.get("upload_candidate")
+    if files and st.button("检查（不导入）", key="upload_check"):
+        if candidate:
+            _upload.discard(candidate)
+        bar = st.progress(0.0, text="正在检查……")
+        try:
+            candidate = _upload.check(store.db_path(), [(f.name, f.getvalue()) for f in files], settings(),
+                                      progress=lambda d, t, label: bar.progress(min(d / max(t, 1), 1.0),
+                                                                                text=f"正在检查 {label}"))
+        except ValueError as e:
+            st.error(str(e))
+            return
+        bar.empty()
+        st.session_state["upload_candidate"] = candidate
+    if not candidate:
+        return
+    r = candidate.report
+    cols = st.columns(4)
+    cols[0].metric("读取行", f"{r['rows_read']:,}")
+    cols[1].metric("将导入", f"{r['rows_loaded']:,}")
+    cols[2].metric("暂存待改", f"{r['rows_set_aside']:,}")
+    cols[3].metric("无法读取的文件", r["files_with_errors"])
+    st.dataframe(pl.DataFrame([{k: f.get(k) for k in ("path", "kind", "status", "rows_read", "rows_loaded",
+                                                      "rows_set_aside", "message")} for f in r["files"]],
+                              schema={"path": pl.Utf8, "kind": pl.Utf8, "status": pl.Utf8, "rows_read": pl.Int64,
+                                      "rows_loaded": pl.Int64, "rows_set_aside": pl.Int64, "message": pl.Utf8}),
+                 hide_index=True, width="stretch")
+    left, right = st.columns(2)
+    if left.button("确认导入", type="primary", key="upload_commit"):
+        _upload.commit(candidate, store.db_path())
+        audit("ingest", {"via": "upload", "files": [f["path"] for f in r["files"]], "rows_read": r["rows_read"],
+                         "rows_loaded": r["rows_loaded"], "rows_set_aside": r["rows_set_aside"]})
+        del st.session_state["upload_candidate"]
+        st.cache_data.clear()
+        st.success("已导入。各页面将显示新数据。")
+    if right.button("放弃", key="upload_discard"):
+        _upload.discard(candidate)
+        del st.session_state["upload_candidate"]
+        st.rerun()
