@@ -29,14 +29,39 @@ OUTLINE = [80, 80, 80]
 _FIT_W, _FIT_H = 760, 520
 
 
+_COORD_FIELDS = ("polygon", "path", "position")
+
+
 class CompactDeck(pdk.Deck):
-    """A Deck whose JSON is compact and computed once."""
+    """A Deck whose JSON is compact and computed once.
+
+    With ``gcj02=True`` every coordinate in the layers' data (and the view's
+    centre) is shifted to GCJ-02 when serialised, to sit on GCJ-02 tiles.
+    """
+
+    def __init__(self, *args, gcj02: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._gcj02 = gcj02
 
     def to_json(self) -> str:
         if getattr(self, "_json_cache", None) is None:
+            if getattr(self, "_gcj02", False):
+                self._shift_to_gcj02()
             self._json_cache = json.dumps(self, default=default_serialize, separators=(",", ":"),
                                           ensure_ascii=False)
         return self._json_cache
+
+    def _shift_to_gcj02(self) -> None:
+        from .gcj02 import shift_coords, to_gcj02
+
+        for layer in self.layers:
+            data = getattr(layer, "data", None)
+            if isinstance(data, list):
+                layer.data = [{k: shift_coords(v) if k in _COORD_FIELDS else v for k, v in row.items()}
+                              if isinstance(row, dict) else row for row in data]
+        vs = self.initial_view_state
+        vs.longitude, vs.latitude = to_gcj02(vs.longitude, vs.latitude)
+        self._gcj02 = False
 
 
 @dataclass
@@ -110,7 +135,7 @@ def fit_view(rings_list: list[list]) -> pdk.ViewState:
 
 
 def _polygon_deck(units: pl.DataFrame, rows_for, layer_id: str, tooltip_text: str, labels: bool,
-                  basemap_style_url: str) -> CompactDeck:
+                  basemap_style_url: str, basemap_crs: str = "wgs84") -> CompactDeck:
     """One PolygonLayer (a row per polygon part, same code for all parts of a
     unit), optional name labels, the view fitted to the units."""
     rows, rings_all = [], []
@@ -135,11 +160,11 @@ def _polygon_deck(units: pl.DataFrame, rows_for, layer_id: str, tooltip_text: st
             outline_width=2, outline_color=[255, 255, 255], font_settings={"sdf": True}, pickable=False,
         ))
     return CompactDeck(layers=layers, initial_view_state=fit_view(rings_all),
-                       tooltip={"text": tooltip_text}, **_basemap(basemap_style_url))
+                       tooltip={"text": tooltip_text}, **_basemap(basemap_style_url, basemap_crs))
 
 
 def choropleth(units: pl.DataFrame, value_col: str, value_label: str, unit: str, layer_id: str,
-               labels: bool = False, basemap_style_url: str = "") -> MapView:
+               labels: bool = False, basemap_style_url: str = "", basemap_crs: str = "wgs84") -> MapView:
     """A map of polygons shaded by ``value_col`` in quantile classes.
 
     ``units`` needs code, name, full_name, lon, lat, geom_web and the value column.
@@ -151,13 +176,13 @@ def choropleth(units: pl.DataFrame, value_col: str, value_label: str, unit: str,
         return {"value": r[value_col], "fill": SEQUENTIAL[c] if c is not None else NO_DATA}
 
     deck = _polygon_deck(units, attrs, layer_id, "{full_name}\n" + value_label + "：{value} " + unit,
-                         labels, basemap_style_url)
+                         labels, basemap_style_url, basemap_crs)
     legend = list(zip(legend_labels(breaks, unit), SEQUENTIAL[: len(breaks)]))
     return MapView(deck=deck, legend_title=value_label, legend=legend, feature_count=units.height, level="")
 
 
 def status_map(units: pl.DataFrame, key: str, label: str, threshold: float | None, layer_id: str,
-               labels: bool = False, basemap_style_url: str = "") -> MapView:
+               labels: bool = False, basemap_style_url: str = "", basemap_crs: str = "wgs84") -> MapView:
     """Units coloured by a target's status (达标 / 接近 / 未达标 / 不适用), or
     for a target without a threshold by its rate in quantile classes."""
     from .compliance import STATUS_COLORS, cell_text
@@ -165,7 +190,7 @@ def status_map(units: pl.DataFrame, key: str, label: str, threshold: float | Non
 
     if threshold is None:
         shaded = units.with_columns(pl.col(f"{key}_rate").alias("_rate"))
-        view = choropleth(shaded, "_rate", label, "%", layer_id, labels, basemap_style_url)
+        view = choropleth(shaded, "_rate", label, "%", layer_id, labels, basemap_style_url, basemap_crs)
         return view
 
     def attrs(r):
@@ -174,19 +199,19 @@ def status_map(units: pl.DataFrame, key: str, label: str, threshold: float | Non
                 "verdict": STATUS_LABELS[s], "fill": list(STATUS_COLORS[s])}
 
     deck = _polygon_deck(units, attrs, layer_id, "{full_name}\n" + label + "：{figure}\n{verdict}",
-                         labels, basemap_style_url)
+                         labels, basemap_style_url, basemap_crs)
     legend = [(f"{STATUS_LABELS[s]}" + {"met": f"（≥{threshold:g}%）", "amber": "（差距在容差内）",
                                         "short": "", "na": "（无统计对象）"}[s], list(STATUS_COLORS[s]))
               for s in ("met", "amber", "short", "na")]
     return MapView(deck=deck, legend_title=label, legend=legend, feature_count=units.height, level="")
 
 
-def _basemap(style_url: str) -> dict:
+def _basemap(style_url: str, crs: str = "wgs84") -> dict:
     # map_provider=None with pydeck's default map_style sentinel is what keeps
     # Streamlit's frontend from fetching a Carto basemap: an explicit
     # map_style=None drops the sentinel and the frontend falls back to Carto.
     if style_url:
-        return {"map_provider": "carto", "map_style": style_url}
+        return {"map_provider": "carto", "map_style": style_url, "gcj02": crs == "gcj02"}
     return {"map_provider": None}
 
 
@@ -202,7 +227,8 @@ def target_map(con: duckdb.DuckDBPyConnection, settings: Settings, figures: pl.D
 
     units = map_units(con, level, within).join(figures.drop("name"), on="code", how="left")
     view = status_map(units, key, TARGET_BY_KEY[key].label, threshold(settings, key), layer_id=f"{level}s",
-                      labels=bool(within), basemap_style_url=settings.basemap_style_url)
+                      labels=bool(within), basemap_style_url=settings.basemap_style_url,
+                          basemap_crs=settings.basemap_crs)
     view.level = level
     return view
 
@@ -216,13 +242,15 @@ def overview_map(con: duckdb.DuckDBPyConnection, settings: Settings, metrics: pl
         units = map_units(con, "village", township_code[:9]).join(
             village_metrics.select("code", "children"), on="code", how="left")
         view = choropleth(units, "children", "留守儿童", "人", layer_id="villages", labels=True,
-                          basemap_style_url=settings.basemap_style_url)
+                          basemap_style_url=settings.basemap_style_url,
+                          basemap_crs=settings.basemap_crs)
         view.level = "village"
         return view
     within = county_code[:6] if county_code else ""
     units = map_units(con, "township", within).join(
         metrics.select("code", "children"), on="code", how="left")
     view = choropleth(units, "children", "留守儿童", "人", layer_id="townships",
-                      labels=bool(county_code), basemap_style_url=settings.basemap_style_url)
+                      labels=bool(county_code), basemap_style_url=settings.basemap_style_url,
+                          basemap_crs=settings.basemap_crs)
     view.level = "township"
     return view

@@ -68,7 +68,7 @@ def _outline(units: pl.DataFrame, layer_id: str, color) -> pdk.Layer:
 
 def _deck(layers, rings, settings: Settings) -> CompactDeck:
     return CompactDeck(layers=layers, initial_view_state=fit_view(rings), tooltip={"text": "{tip}"},
-                       **_basemap(settings.basemap_style_url))
+                       **_basemap(settings.basemap_style_url, settings.basemap_crs))
 
 
 def _sequential(units: pl.DataFrame, col: str):

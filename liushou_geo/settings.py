@@ -44,6 +44,7 @@ class Settings:
     lockout_minutes: int
     small_count_threshold: int
     basemap_style_url: str
+    basemap_crs: str
     source: Path
 
 
@@ -69,6 +70,7 @@ _FIELDS = [
     ("access", "lockout_minutes", int, lambda v: 1 <= v <= 1440, "应为1到1440之间的整数（分钟）"),
     ("access", "small_count_threshold", int, lambda v: 0 <= v <= 100, "应为0到100之间的整数"),
     ("map", "basemap_style_url", str, lambda v: True, "应为字符串"),
+    ("map", "basemap_crs", str, lambda v: v in ("wgs84", "gcj02"), "应为 \"wgs84\" 或 \"gcj02\""),
 ]
 def _holiday_ok(v: str) -> bool:
     import re
@@ -153,5 +155,6 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
         lockout_minutes=values[("access", "lockout_minutes")],
         small_count_threshold=values[("access", "small_count_threshold")],
         basemap_style_url=values[("map", "basemap_style_url")],
+        basemap_crs=values[("map", "basemap_crs")],
         source=p,
     )
