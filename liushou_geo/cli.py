@@ -14,14 +14,9 @@ import time
 from pathlib import Path
 
 from . import export_cli, planner_cli
+from .cli_common import add_store_options
 from .auth import AuthError
 from .settings import SettingsError, load_settings
-
-
-def _add_common(p: argparse.ArgumentParser, db: bool = True) -> None:
-    if db:
-        p.add_argument("--db", help="DuckDB file (default: $LIUSHOU_DB or data/liushou.duckdb)")
-    p.add_argument("--settings", help="settings TOML (default: $LIUSHOU_SETTINGS or data/settings.toml)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Load boundaries, registry extracts and facility/service files. "
                                    "Every row read is loaded or set aside with its reason.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
-    _add_common(p)
+    add_store_options(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON on standard output")
     p.add_argument("--code-column", help="boundary file: the column holding 12-digit codes")
     p.add_argument("--name-column", help="boundary file: the column holding names")
@@ -55,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Children, pairing, guardians, terminals and rooms per unit, and the "
                                    "seven targets (t1a ... t7: _rate in percent, _num, _den, _met), room "
                                    "coverage and proxy-parent cadence.")
-    _add_common(p)
+    add_store_options(p)
     p.add_argument("--level", choices=["city", "county", "township", "village"], default="township",
                    help="one row per unit of this level (default township)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table",

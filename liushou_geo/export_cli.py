@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from .cli_common import add_store_options
 from .export import KINDS, SIZES
 
 
@@ -26,8 +27,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Render a map view as a slide-size PNG (1080p or 4k) or an A4-landscape vector PDF, or a "
                     "briefing pack for the city or one county (multi-page PDF and an Excel workbook). Chinese "
                     "text in Noto Sans CJK (Debian fonts-noto-cjk); aggregates only, small counts shown as <5.")
-    p.add_argument("--db", help="DuckDB file (default: $LIUSHOU_DB or data/liushou.duckdb)")
-    p.add_argument("--settings", help="settings TOML (default: $LIUSHOU_SETTINGS or data/settings.toml)")
+    add_store_options(p)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--map", choices=KINDS, metavar="KIND",
                       help="the map view: " + "|".join(KINDS))

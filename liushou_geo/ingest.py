@@ -41,6 +41,7 @@ TABLE_OF_KIND = {
 }
 # Boundaries first (everything else resolves villages against them), then facilities.
 FLUSH_ROWS = 200_000
+INGEST_MEMORY_LIMIT = "1.5GB"   # DuckDB's buffers during an ingest
 KIND_ORDER = ["boundaries", "rooms", "terminals", "registry", "attendance", "contacts", "legal_cases"]
 
 
@@ -134,6 +135,17 @@ class Ingest:
         files = discover(paths)
         boundary_files = [(f, r) for f, r in files if _is_boundary(f)]
         table_files = [(f, r) for f, r in files if f.suffix.lower() in SPREADSHEET_SUFFIXES | CSV_SUFFIXES]
+        # DuckDB may hold up to 80 % of the machine's memory in its buffers; with a
+        # province's rows also in polars frames that broke the 4 GB budget (issue #9).
+        # It spills to disk beyond this limit instead.
+        limit = self.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        self.con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+        try:
+            return self._run(paths, boundary_files, table_files)
+        finally:
+            self.con.execute(f"SET memory_limit = '{limit}'")
+
+    def _run(self, paths, boundary_files, table_files) -> dict:
         self.con.execute("BEGIN TRANSACTION")
         try:
             for f, root in boundary_files:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from .cli_common import add_store_options
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -17,8 +18,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Choose at most floor(budget / room cost) new activity rooms so that as many children as "
                     "possible live within the radius of a room (exact MIP with HiGHS; the greedy answer and "
                     "its distance to the optimum are reported too). Existing rooms in use are kept.")
-    p.add_argument("--db", help="DuckDB file (default: $LIUSHOU_DB or data/liushou.duckdb)")
-    p.add_argument("--settings", help="settings TOML (default: $LIUSHOU_SETTINGS or data/settings.toml)")
+    add_store_options(p)
     p.add_argument("--budget", type=int, required=True, metavar="YUAN", help="budget for new rooms, in yuan")
     p.add_argument("--radius-km", type=float, default=None, metavar="R",
                    help="coverage radius in great-circle km (default: room_radius_km from the settings)")
