@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"demo": cmd_demo, "ingest": cmd_ingest, "metrics": cmd_metrics,
                 "serve": cmd_serve, "users": cmd_users, "plan-rooms": planner_cli.run,
-                "export": export_cli.run}[args.command](args)
+                "export": cmd_export}[args.command](args)
     except (SettingsError, FileNotFoundError, AuthError) as e:
         print(f"错误：{e}", file=sys.stderr)
         return 2
@@ -133,6 +133,28 @@ def cmd_ingest(args) -> int:
     return 1 if report["files_with_errors"] else 0
 
 
+def cmd_export(args) -> int:
+    """Exports leave the machine on slides and paper: each one is in the audit log."""
+    rc = export_cli.run(args)
+    if rc == 0:
+        _audit("export", {"map": args.map, "pack": args.pack, "unit": args.unit, "format": args.format,
+                          "out": str(args.out)})
+    return rc
+
+
+def _audit(event: str, detail: dict) -> None:
+    """Record a command-line action, with the OS user, in the audit log."""
+    from .auth import AuthStore, _os_user
+
+    try:
+        store = AuthStore()
+    except OSError as e:        # a read-only deployment: say so, do not fail the command
+        print(f"警告：无法写入审计日志（{e}）", file=sys.stderr)
+        return
+    store.record(_os_user(), event, detail)
+    store.close()
+
+
 def _progress_bar():
     """A one-line progress bar on standard error (JSON, if asked for, stays alone on standard output)."""
     state = {"last": -1}
@@ -150,18 +172,10 @@ def _progress_bar():
 
 def _audit_ingest(args, report: dict) -> None:
     """An ingest is recorded in the audit log, with who ran it (the OS user)."""
-    from .auth import AuthStore, _os_user
-
-    try:
-        store = AuthStore()
-    except OSError as e:        # a read-only deployment: say so, do not fail the ingest
-        print(f"警告：无法写入审计日志（{e}）", file=sys.stderr)
-        return
-    store.record(_os_user(), "ingest", {
+    _audit("ingest", {
         "db": str(args.db or ""), "paths": [str(p) for p in args.paths], "rows_read": report["rows_read"],
         "rows_loaded": report["rows_loaded"], "rows_set_aside": report["rows_set_aside"],
         "files_with_errors": report["files_with_errors"]})
-    store.close()
 
 
 def _ingest_text(report: dict) -> str:

@@ -168,3 +168,14 @@ def test_ingest_is_audited(small_city_dir, tmp_path):
                     str(small_city_dir / "boundaries")], check=True, capture_output=True)
     events = AuthStore().audit(20, "ingest")
     assert events and events[0]["username"].startswith("os:") and "boundaries" in events[0]["detail"]
+
+
+def test_command_line_export_is_audited(small_db, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "t4.png"
+    subprocess.run([sys.executable, "-m", "liushou_geo.cli", "export", "--db", str(small_db[0]), "--map", "t4",
+                    "--format", "png", "--out", str(out)], check=True, capture_output=True)
+    events = AuthStore().audit(20, "export")
+    assert out.exists() and events and events[0]["username"].startswith("os:") and "t4" in events[0]["detail"]

@@ -169,6 +169,7 @@ def test_a_page_file_name_in_the_url_does_not_bypass_the_app(server, browser):
 
 @pytest.mark.parametrize("path,title", [("room-coverage", "活动室覆盖"), ("hotlines", "亲情电话与信箱"),
                                         ("pairing-gaps", "结对帮扶"), ("year-end", "年度评估"),
+                                        ("planner", "选址规划"),
                                         ("room-coverage?county=439921000000", "活动室覆盖")])
 def test_every_page_in_chromium(server, browser, path, title):
     shot = path.replace("?", "_").replace("=", "-") + ".png"
