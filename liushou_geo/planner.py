@@ -34,6 +34,8 @@ length is monotone in great-circle distance), as in :mod:`coverage`.
 
 from __future__ import annotations
 
+import math
+
 import contextlib
 import heapq
 import os
@@ -702,7 +704,9 @@ def plan_map(plan: Plan, townships: pl.DataFrame | None = None, rooms: list[NewR
                                 line_width_min_pixels=1, pickable=False))
 
     def village_rows(df, state):
+        # The radius is computed here: deck.gl's JSON accessors may not call functions (Math.sqrt).
         return [{"position": [round(r["lon"], 5), round(r["lat"], 5)], "children": r["children"],
+                 "r": round(3 + math.sqrt(r["children"]), 2),
                  "tip": f"{r['township_name']} {r['name']}\n留守儿童：{r['children']} 人\n{state}"}
                 for r in df.iter_rows(named=True)]
 
@@ -713,7 +717,7 @@ def plan_map(plan: Plan, townships: pl.DataFrame | None = None, rooms: list[NewR
     for layer_id, df, colour, state in groups:
         layers.append(pdk.Layer("ScatterplotLayer", id=layer_id, data=village_rows(df, state),
                                 get_position="position", get_fill_color=colour, get_line_color=[60, 60, 60],
-                                get_radius="3 + Math.sqrt(children)", radius_units="'pixels'", stroked=True,
+                                get_radius="r", radius_units="'pixels'", stroked=True,
                                 line_width_min_pixels=0.5, pickable=True, opacity=0.9))
     proposed = [{"position": [r.lon, r.lat], "label": str(r.rank),
                  "tip": f"新建第 {r.rank} 号：{r.township_name} {r.name}\n新增覆盖：{r.marginal_children} 人"}
