@@ -40,7 +40,7 @@ test: $(STAMP)
 ## make bench: benchmark ingest, pages and planner at city scale (SCALE=province for the province), JSON in bench/
 SCALE ?= city
 bench: $(STAMP)
-	$(BIN)/python -c "import sys, argparse; from liushou_geo import bench_cli; p = argparse.ArgumentParser(); bench_cli.add_parser(p.add_subparsers(dest='command')); sys.exit(bench_cli.run(p.parse_args(sys.argv[1:])))" bench --scale $(SCALE) --json bench/$(SCALE).json
+	$(BIN)/liushou-geo bench --scale $(SCALE) --json bench/$(SCALE).json
 
 clean:
 	rm -rf $(DEMO) $(DB) $(DB).tmp

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import export_cli, planner_cli
+from . import bench_cli, export_cli, planner_cli
 from .cli_common import add_store_options
 from .auth import AuthError
 from .settings import SettingsError, load_settings
@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--auth-db", help="user file (default: $LIUSHOU_AUTH_DB or data/auth.sqlite)")
 
     planner_cli.add_parser(sub)
+    bench_cli.add_parser(sub)
     export_cli.add_parser(sub)
 
     p = sub.add_parser("serve", help="serve the dashboard (Streamlit) on this machine",
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(message)s")
     try:
         return {"demo": cmd_demo, "ingest": cmd_ingest, "metrics": cmd_metrics,
-                "serve": cmd_serve, "users": cmd_users, "plan-rooms": planner_cli.run,
+                "serve": cmd_serve, "users": cmd_users, "plan-rooms": planner_cli.run, "bench": bench_cli.run,
                 "export": cmd_export}[args.command](args)
     except (SettingsError, FileNotFoundError, AuthError) as e:
         print(f"错误：{e}", file=sys.stderr)
