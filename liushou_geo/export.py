@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -253,12 +252,12 @@ def map_data(con: duckdb.DuckDBPyConnection, settings: Settings, kind: str, area
              radius_km: float | None = None, villages: pl.DataFrame | None = None) -> MapData:
     """The figures, colours, legend and symbols of one map view (as on the pages)."""
     from . import pagemaps
-    from .compliance import STATUS_COLORS, cell_text
+    from .compliance import STATUS_COLORS
     from .coverage import village_coverage
     from .mapview import NO_DATA, map_units
     from .metrics import unit_metrics
     from .store import query
-    from .targets import STATUS_LABELS, TARGET_BY_KEY, threshold, village_targets
+    from .targets import STATUS_LABELS, TARGET_BY_KEY, threshold
 
     if kind not in KINDS:
         raise ExportError(f"未知的地图类型：{kind}；可选 {'、'.join(KINDS)}")
@@ -492,7 +491,7 @@ def draw_map(md: MapData, con, lay: Layout, generated: dt.datetime | None = None
     from matplotlib.collections import PathCollection
     from matplotlib.figure import Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.patches import Circle, PathPatch
+    from matplotlib.patches import Circle
 
     generated = generated or dt.datetime.now()
     f = lay.font
@@ -757,7 +756,7 @@ def summary_table(row: dict, settings: Settings) -> "pd.DataFrame":
     """Every target for one unit: figure, threshold, verdict (达标 / 未达标 / 不适用); small counts masked."""
     import pandas as pd
 
-    from .targets import ALL_TARGETS, STATUS_LABELS
+    from .targets import ALL_TARGETS
 
     t = small_threshold(settings)
     th = _thresholds(settings)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 import polars as pl
 
 from . import facility_rows, idcard
-from .cleaning import CellError, parse_date, parse_yes_no, text
+from .cleaning import CellError, parse_date, parse_yes_no
 from .privacy import IdHasher
 from .readers import PY_WHITESPACE, FrameTable
 from .registry_rows import SENSITIVE_FIELDS, TEXT_FIELDS, RowContext, RowProblem, check_row, source_kind

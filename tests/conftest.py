@@ -81,3 +81,24 @@ def signed_in(at, role="city", area=None, username="tester"):
 
     at.session_state["user"] = User(username, role, area)
     return at
+
+
+@pytest.fixture
+def app(small_db, monkeypatch):
+    """The whole app in AppTest, on the small city, signed in as a city user."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("LIUSHOU_DB", str(small_db[0]))
+    monkeypatch.chdir(ROOT)
+    return signed_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60))
+
+
+def deck_spec(at, index: int = 0) -> dict:
+    """The JSON spec of the page's map (AppTest cannot click it, but can read it)."""
+    import json
+
+    return json.loads(at.get("deck_gl_json_chart")[index].proto.json)
+
+
+def layer(spec: dict, layer_id: str) -> dict:
+    return next(x for x in spec["layers"] if x["id"] == layer_id)

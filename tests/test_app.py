@@ -2,27 +2,16 @@
 
 import json
 
-import pytest
-from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, signed_in
-
-
-@pytest.fixture
-def app(small_db, monkeypatch):
-    monkeypatch.setenv("LIUSHOU_DB", str(small_db[0]))
-    monkeypatch.chdir(ROOT)
-    return signed_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60))
+from conftest import deck_spec, layer
 
 
 def _map(at):
-    charts = at.get("deck_gl_json_chart")
-    assert len(charts) == 1
-    return json.loads(charts[0].proto.json)
+    assert len(at.get("deck_gl_json_chart")) == 1
+    return deck_spec(at)
 
 
-def _layer(spec, layer_id):
-    return next(layer for layer in spec["layers"] if layer["id"] == layer_id)
+_layer = layer
 
 
 def test_overview_city_map(app, small_truth):

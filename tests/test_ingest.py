@@ -1,21 +1,17 @@
 """Ingest of the small generated city: nothing lost, counts right, safe to repeat."""
 
 import csv
-import datetime as dt
 import shutil
-from collections import Counter
 
 import geopandas as gpd
 import pytest
 
-from liushou_geo import idcard
 from liushou_geo.ingest import ingest
 from liushou_geo.store import connect
 
 
 def _truth_children(truth, hasher):
     return {hasher(i): v for i, v in zip(truth.children["id"], truth.children["village_code"])}
-
 
 def test_every_row_read_is_loaded_or_set_aside(small_db, small_con):
     _, report = small_db
@@ -29,7 +25,6 @@ def test_every_row_read_is_loaded_or_set_aside(small_db, small_con):
     by_reason = dict(small_con.execute("SELECT reason, count(*) FROM set_aside GROUP BY 1").fetchall())
     assert by_reason == report["set_aside_by_reason"]
 
-
 def test_children_equal_the_ground_truth(small_truth, small_con, hasher):
     truth = _truth_children(small_truth, hasher)
     got = dict(small_con.execute("SELECT child_key, village_code FROM children").fetchall())
@@ -37,13 +32,11 @@ def test_children_equal_the_ground_truth(small_truth, small_con, hasher):
     wrong = [k for k in truth if got[k] != truth[k]]
     assert not wrong, f"{len(wrong)} children placed in the wrong village"
 
-
 def test_paired_and_guardian_flags_match_truth(small_truth, small_con, hasher):
     c = small_truth.children
     expected = {hasher(i): (bool(h), bool(g)) for i, h, g in zip(c["id"], c["helper"], c["guardian_name"])}
     got = {k: (p, g) for k, p, g in small_con.execute("SELECT child_key, paired, with_guardian FROM children").fetchall()}
     assert got == expected
-
 
 def test_injected_defects_are_set_aside_with_their_reason(small_city_dir, small_con):
     with open(small_city_dir / "defects.csv", encoding="utf-8") as f:
@@ -62,14 +55,12 @@ def test_injected_defects_are_set_aside_with_their_reason(small_city_dir, small_
         if d["expected"] == "loaded":
             assert (d["file"], int(d["row"])) not in found, d
 
-
 def test_messages_name_column_and_fix(small_con):
     rows = small_con.execute("SELECT reason, column_name, message FROM set_aside WHERE reason <> 'duplicate_row'").fetchall()
     assert rows
     for reason, column, message in rows:
         assert column, reason
         assert "请" in message, message   # every message tells the clerk what to do
-
 
 def test_store_holds_no_raw_id(small_truth, small_db):
     path, _ = small_db
@@ -86,7 +77,6 @@ def test_store_holds_no_raw_id(small_truth, small_db):
     blob = path.read_bytes()
     assert not any(i.encode() in blob for i in sample)
 
-
 def test_district_csv_in_gb18030_is_loaded(small_city_dir, small_con):
     csvs = list((small_city_dir / "registry").glob("*.csv"))
     assert len(csvs) == 1
@@ -97,7 +87,6 @@ def test_district_csv_in_gb18030_is_loaded(small_city_dir, small_con):
     n = small_con.execute("""SELECT count(*) FROM registry_rows r JOIN ingested_files f USING (file_id)
                              WHERE f.path = ?""", [rel]).fetchone()[0]
     assert n > 0
-
 
 def test_reingest_is_a_no_op(small_city_dir, small_db, settings, tmp_path):
     path = tmp_path / "again.duckdb"
@@ -110,7 +99,6 @@ def test_reingest_is_a_no_op(small_city_dir, small_db, settings, tmp_path):
     con.close()
     assert after == before
     assert report["rows_read"] == 0 and report["files_unchanged"] == report["files_total"]
-
 
 def test_new_version_of_a_file_replaces_the_old(small_city_dir, settings, tmp_path):
     src = tmp_path / "city"
@@ -132,7 +120,6 @@ def test_new_version_of_a_file_replaces_the_old(small_city_dir, settings, tmp_pa
     assert rooms_after == rooms_before - 1
     assert report["rows_read"] == rooms_before - 1
 
-
 def test_bad_files_are_reported_once_and_do_not_stop_the_rest(small_city_dir, settings, tmp_path):
     src = tmp_path / "city"
     shutil.copytree(small_city_dir / "boundaries", src / "boundaries")
@@ -153,7 +140,6 @@ def test_bad_files_are_reported_once_and_do_not_stop_the_rest(small_city_dir, se
     assert by_path["坏文件.xlsx"]["status"] == "error"
     assert "xlsx" in by_path["坏文件.xlsx"]["message"] or "表格" in by_path["坏文件.xlsx"]["message"]
     assert by_path["boundaries/villages.gpkg"]["rows_loaded"] > 0
-
 
 def test_missing_required_column_reported_once_per_file(small_city_dir, settings, tmp_path):
     import xlsxwriter
@@ -177,7 +163,6 @@ def test_missing_required_column_reported_once_per_file(small_city_dir, settings
     assert "村(社区)或区划代码" in f["message"]           # one message for the file
     assert len(stored) == 1 and stored[0][0] == "missing_column"
 
-
 def test_shapefile_in_gauss_kruger_with_gbk_names(small_city_dir, settings, tmp_path):
     """Boundaries from a CGCS2000 3-degree Gauss-Krüger zone Shapefile (.cpg = GBK)
     load with the same codes and (nearly) the same geometry."""
@@ -197,7 +182,6 @@ def test_shapefile_in_gauss_kruger_with_gbk_names(small_city_dir, settings, tmp_
     expected_area = g.to_crs("+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +datum=WGS84").area.sum() / 1e6
     assert area == pytest.approx(expected_area, rel=1e-3)
 
-
 def test_age_limit_is_a_setting(small_city_dir, tmp_path):
     from dataclasses import replace
 
@@ -211,7 +195,6 @@ def test_age_limit_is_a_setting(small_city_dir, tmp_path):
     con.close()
     assert oldest <= 16
     assert over > 0
-
 
 def test_new_extract_from_a_unit_replaces_its_previous_one(small_city_dir, settings, tmp_path):
     """The same committee re-sends its extract (same 填报日期) under another file name."""

@@ -4,18 +4,9 @@ view, a known unit's figure in its tooltip text, drill-down by URL."""
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, signed_in
 
 PAGES = {"rooms": "pages/rooms.py", "terminals": "pages/terminals.py", "pairing": "pages/pairing.py"}
-
-
-@pytest.fixture
-def app(small_db, monkeypatch):
-    monkeypatch.setenv("LIUSHOU_DB", str(small_db[0]))
-    monkeypatch.chdir(ROOT)
-    return signed_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60))
 
 
 def _open(app, page, **params):

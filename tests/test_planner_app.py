@@ -1,27 +1,15 @@
 """The 选址规划 page in AppTest: solves, maps (no basemap, every layer with an
 id), lists the rooms, answers a what-if question and offers the Excel."""
 
-import json
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
 
-try:                                   # sign-in (liushou_geo.auth) where the app has it
-    from conftest import signed_in
-except ImportError:
-    def signed_in(at, **_):
-        return at
+from conftest import deck_spec, layer, signed_in
 
 PAGE = "pages/planner.py"
-
-
-@pytest.fixture
-def app(small_db, monkeypatch):
-    monkeypatch.setenv("LIUSHOU_DB", str(small_db[0]))
-    monkeypatch.chdir(ROOT)
-    return signed_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60))
 
 
 @pytest.fixture
@@ -33,13 +21,8 @@ def planner_page(small_db, monkeypatch):
 
 
 def _spec(at):
-    charts = at.get("deck_gl_json_chart")
-    assert len(charts) == 1
-    return json.loads(charts[0].proto.json)
-
-
-def _layer(spec, layer_id):
-    return next(layer for layer in spec["layers"] if layer["id"] == layer_id)
+    assert len(at.get("deck_gl_json_chart")) == 1
+    return deck_spec(at)
 
 
 def test_planner_page_through_the_app(app):
@@ -58,7 +41,7 @@ def test_planner_page_solves_and_maps(planner_page, settings):
     ids = [layer.get("id") for layer in spec["layers"]]
     assert all(ids) and len(set(ids)) == len(ids)
     assert {"existing-rooms", "proposed-rooms", "proposed-labels", "villages-covered", "villages-uncovered"} <= set(ids)
-    proposed = _layer(spec, "proposed-rooms")["data"]
+    proposed = layer(spec, "proposed-rooms")["data"]
     assert 0 < len(proposed) <= 10
     assert [p["label"] for p in proposed] == [str(i) for i in range(1, len(proposed) + 1)]
     table = at.dataframe[0].value
@@ -71,7 +54,7 @@ def test_budget_and_township_rule(planner_page, settings):
     at = planner_page.run()
     at.number_input(key="planner_budget").set_value(settings.room_cost_yuan).run()
     assert not at.exception
-    assert len(_layer(_spec(at), "proposed-rooms")["data"]) <= 1
+    assert len(layer(_spec(at), "proposed-rooms")["data"]) <= 1
     at.toggle(key="planner_every_township").set_value(True).run()
     assert not at.exception
     without = int(at.metric[4].value.split()[0])
@@ -87,7 +70,7 @@ def test_what_if_remove_shows_the_change(planner_page):
     moved = [m for m in at.metric if m.label == "调整后覆盖"][0]
     after = int(moved.value.split()[0].replace(",", ""))
     assert after < before and moved.delta.startswith("-")
-    assert len(_layer(_spec(at), "proposed-rooms")["data"]) == len(at.dataframe[0].value)
+    assert len(layer(_spec(at), "proposed-rooms")["data"]) == len(at.dataframe[0].value)
     at.radio(key="planner_what_if_action").set_value("移到").run()
     assert not at.exception, [e.value for e in at.exception]
 
