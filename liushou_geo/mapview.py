@@ -114,8 +114,8 @@ def legend_labels(breaks: list[float], unit: str) -> list[str]:
     return labels
 
 
-def fit_view(rings_list: list[list]) -> pdk.ViewState:
-    """A view state framing every coordinate given."""
+def fit_view(rings_list: list[list], width: int = _FIT_W, height: int = _FIT_H) -> pdk.ViewState:
+    """A view state framing every coordinate given on a canvas of about width × height px."""
     xs, ys = [], []
     for parts in rings_list:
         for part in parts:
@@ -130,12 +130,13 @@ def fit_view(rings_list: list[list]) -> pdk.ViewState:
     # Web Mercator stretches latitude by 1/cos(lat) near the centre.
     dy = max(y1 - y0, 1e-3) / math.cos(math.radians(lat_c))
     # deck.gl's world is 512 px wide at zoom 0.
-    zoom = math.log2(min(_FIT_W * 360 / (512 * dx), _FIT_H * 360 / (512 * dy))) - 0.1
+    zoom = math.log2(min(width * 360 / (512 * dx), height * 360 / (512 * dy))) - 0.1
     return pdk.ViewState(longitude=(x0 + x1) / 2, latitude=lat_c, zoom=round(zoom, 2), pitch=0, bearing=0)
 
 
 def _polygon_deck(units: pl.DataFrame, rows_for, layer_id: str, tooltip_text: str, labels: bool,
-                  basemap_style_url: str, basemap_crs: str = "wgs84") -> CompactDeck:
+                  basemap_style_url: str, basemap_crs: str = "wgs84",
+                  fit: tuple[int, int] = (_FIT_W, _FIT_H)) -> CompactDeck:
     """One PolygonLayer (a row per polygon part, same code for all parts of a
     unit), optional name labels, the view fitted to the units."""
     rows, rings_all = [], []
@@ -159,7 +160,7 @@ def _polygon_deck(units: pl.DataFrame, rows_for, layer_id: str, tooltip_text: st
             font_family="'Noto Sans CJK SC, Microsoft YaHei, sans-serif'", font_weight=600,
             outline_width=2, outline_color=[255, 255, 255], font_settings={"sdf": True}, pickable=False,
         ))
-    return CompactDeck(layers=layers, initial_view_state=fit_view(rings_all),
+    return CompactDeck(layers=layers, initial_view_state=fit_view(rings_all, *fit),
                        tooltip={"text": tooltip_text}, **_basemap(basemap_style_url, basemap_crs))
 
 
@@ -182,7 +183,8 @@ def choropleth(units: pl.DataFrame, value_col: str, value_label: str, unit: str,
 
 
 def status_map(units: pl.DataFrame, key: str, label: str, threshold: float | None, layer_id: str,
-               labels: bool = False, basemap_style_url: str = "", basemap_crs: str = "wgs84") -> MapView:
+               labels: bool = False, basemap_style_url: str = "", basemap_crs: str = "wgs84",
+               fit: tuple[int, int] = (_FIT_W, _FIT_H)) -> MapView:
     """Units coloured by a target's status (达标 / 接近 / 未达标 / 不适用), or
     for a target without a threshold by its rate in quantile classes."""
     from .compliance import STATUS_COLORS, cell_text
@@ -199,7 +201,7 @@ def status_map(units: pl.DataFrame, key: str, label: str, threshold: float | Non
                 "verdict": STATUS_LABELS[s], "fill": list(STATUS_COLORS[s])}
 
     deck = _polygon_deck(units, attrs, layer_id, "{full_name}\n" + label + "：{figure}\n{verdict}",
-                         labels, basemap_style_url, basemap_crs)
+                         labels, basemap_style_url, basemap_crs, fit)
     legend = [(f"{STATUS_LABELS[s]}" + {"met": f"（≥{threshold:g}%）", "amber": "（差距在容差内）",
                                         "short": "", "na": "（无统计对象）"}[s], list(STATUS_COLORS[s]))
               for s in ("met", "amber", "short", "na")]
@@ -226,9 +228,10 @@ def target_map(con: duckdb.DuckDBPyConnection, settings: Settings, figures: pl.D
     from .targets import TARGET_BY_KEY, threshold
 
     units = map_units(con, level, within).join(figures.drop("name"), on="code", how="left")
+    # The compliance page draws this map in its narrower right-hand column.
     view = status_map(units, key, TARGET_BY_KEY[key].label, threshold(settings, key), layer_id=f"{level}s",
                       labels=bool(within), basemap_style_url=settings.basemap_style_url,
-                          basemap_crs=settings.basemap_crs)
+                      basemap_crs=settings.basemap_crs, fit=(330, 440))
     view.level = level
     return view
 
