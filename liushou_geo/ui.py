@@ -13,8 +13,10 @@ import html
 import polars as pl
 import streamlit as st
 
-from . import metrics, store
-from .mapview import MapView, overview_map
+from . import compliance, metrics, pagemaps, store, targets
+from .area import Area
+from .auth import ROLES, AuthError, AuthStore, User
+from .mapview import MapView, overview_map, target_map
 from .settings import SettingsError, load_settings
 
 APP_TITLE = "留守儿童关爱服务地图"
@@ -116,8 +118,6 @@ def setup_page(roles: tuple[str, ...] | None = None):
 
 
 # -- sign-in -----------------------------------------------------------------------
-
-from .auth import ROLES, AuthError, AuthStore, User  # noqa: E402
 
 
 @st.cache_resource(show_spinner=False)
@@ -317,9 +317,6 @@ def township_table(county: str | None) -> None:
 
 # -- targets -------------------------------------------------------------------
 
-from . import compliance, targets  # noqa: E402  (kept with the helpers that use them)
-from .mapview import target_map  # noqa: E402
-
 
 @st.cache_data(show_spinner=False)
 def _village_targets(version: tuple, radius_km: float) -> pl.DataFrame:
@@ -429,9 +426,6 @@ def unit_name(level: str, code: str) -> str:
 
 
 # -- map pages: area, drill-down, cached views -----------------------------------
-
-from . import pagemaps  # noqa: E402
-from .area import Area  # noqa: E402
 
 
 def area_selector() -> Area:
@@ -553,145 +547,8 @@ def table(df: pl.DataFrame, percent_cols: tuple[str, ...] = ()) -> None:
                  column_config={c: st.column_config.NumberColumn(format="%.1f%%") for c in percent_cols})
 
 
-# -- child-level follow-up (township users only) ------------------------------------
-
-from dataclasses import dataclass as _dataclass  # noqa: E402
-
-from . import followup as _followup  # noqa: E402
-
-
-@_dataclass
-class FollowupLists:
-    frame: pl.DataFrame
-    keys: list[str]
-    counts: list[tuple[str, int]]
-
-
-def followup_lists(user: User) -> FollowupLists:
-    """The township's lists; the area is the user's own, never one from the URL."""
-    if not user.sees_children:
-        st.error("您的账号无权查看儿童个人信息。")
-        st.stop()
-    df = _followup.followup(cursor(), user.prefix)
-    audit("child_list_view", {"township": user.township, "children": df.height})
-    keys = list(_followup.LISTS)
-    return FollowupLists(df, keys, [(_followup.LISTS[k], int(df[k].sum())) for k in keys])
-
-
-def followup_table(lists: FollowupLists, which: str, show_full: bool) -> pl.DataFrame:
-    if show_full:
-        audit("child_details_shown", {"list": which, "children": int(lists.frame[which].sum())})
-    return _followup.display(lists.frame, which, show_full)
-
-
 def md(text: str) -> str:
     """Text safe inside Streamlit markdown (titles, captions): no link, image or HTML can form."""
     import re
 
     return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~])", r"\\\1", str(text))
-
-
-# -- administrator ---------------------------------------------------------------------
-
-from . import quality as _quality  # noqa: E402
-
-
-def quality_panel() -> None:
-    """Files and rows per county and township, reasons, villages with no extract, the set-aside rows."""
-    con = cursor()
-    level = st.radio("汇总到", ["county", "township"], horizontal=True, key="quality_level",
-                     format_func=lambda v: LEVEL_LABELS[v])
-    st.dataframe(_quality.by_unit(con, level).rename({
-        "code": "区划代码", "name": "名称", "files": "台帐文件", "rows_read": "读取行", "rows_loaded": "导入行",
-        "rows_set_aside": "暂存待改行"}), hide_index=True, width="stretch")
-    left, right = st.columns(2)
-    with left:
-        st.subheader("暂存原因")
-        st.dataframe(_quality.reasons(con).select(pl.col("label").alias("原因"), pl.col("rows").alias("行数")),
-                     hide_index=True, width="stretch")
-    with right:
-        missing = _quality.villages_without_extract(con)
-        st.subheader(f"未报送台帐的村（社区）：{missing.height} 个")
-        st.dataframe(missing.rename({"code": "区划代码", "full_name": "村（社区）"}), hide_index=True, width="stretch")
-    rows = _quality.set_aside_rows(con)
-    unplaced = _quality.unplaced_files(con)
-    if unplaced.height:
-        st.warning(f"{unplaced.height} 个台帐文件没有任何一行导入，请优先处理。")
-        st.dataframe(unplaced.rename({"path": "文件", "rows_read": "读取行", "rows_set_aside": "暂存行"}),
-                     hide_index=True, width="stretch")
-    newest, _ = targets.report_dates(con)
-    if st.download_button(f"下载全部待改正行（{rows.height} 行，Excel）", key="set_aside_download",
-                          data=_quality.set_aside_workbook(rows, f"{settings().city_name}台帐待改正行",
-                                                           f"截至 {newest}；请按行号在原文件中改正后重新报送"),
-                          file_name="待改正行.xlsx",
-                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"):
-        audit("export", {"what": "set_aside_rows", "rows": rows.height})
-
-
-def audit_panel() -> None:
-    event = st.selectbox("事件", ["", "sign_in", "sign_in_failed", "account_locked", "sign_out", "session_expired",
-                                   "child_list_view", "child_details_shown", "export", "ingest", "user_added",
-                                   "password_reset", "account_unlocked"],
-                         key="audit_event", format_func=lambda e: e or "全部")
-    st.dataframe(pl.DataFrame(auth_store().audit(1000, event or None),
-                              schema={"at": pl.Utf8, "username": pl.Utf8, "event": pl.Utf8, "detail": pl.Utf8})
-                 .rename({"at": "时间", "username": "用户", "event": "事件", "detail": "内容"}),
-                 hide_index=True, width="stretch")
-
-
-def users_panel() -> None:
-    st.caption("用户用命令行管理：liushou-geo users add / reset-password / unlock / list。")
-    users = auth_store().users()
-    st.dataframe(pl.DataFrame(users, schema={k: pl.Utf8 if k != "failed_count" else pl.Int64 for k in
-                                             ["username", "role", "area_code", "display_name", "failed_count",
-                                              "locked_until", "created_at"]}),
-                 hide_index=True, width="stretch")
-
-
-from . import upload as _upload  # noqa: E402
-
-
-def upload_panel() -> None:
-    """Drop files, see the report, then commit them — or not."""
-    st.caption("上传台帐、设施或边界文件。先在数据库副本上检查并显示报告；确认后才替换正式数据库。")
-    files = st.file_uploader("选择文件", accept_multiple_files=True, key="upload_files",
-                             type=sorted(s.lstrip(".") for s in _upload.ALLOWED_SUFFIXES))
-    candidate = st.session_state.get("upload_candidate")
-    if files and st.button("检查（不导入）", key="upload_check"):
-        if candidate:
-            _upload.discard(candidate)
-        bar = st.progress(0.0, text="正在检查……")
-        try:
-            candidate = _upload.check(store.db_path(), [(f.name, f.getvalue()) for f in files], settings(),
-                                      progress=lambda d, t, label: bar.progress(min(d / max(t, 1), 1.0),
-                                                                                text=f"正在检查 {label}"))
-        except ValueError as e:
-            st.error(str(e))
-            return
-        bar.empty()
-        st.session_state["upload_candidate"] = candidate
-    if not candidate:
-        return
-    r = candidate.report
-    cols = st.columns(4)
-    cols[0].metric("读取行", f"{r['rows_read']:,}")
-    cols[1].metric("将导入", f"{r['rows_loaded']:,}")
-    cols[2].metric("暂存待改", f"{r['rows_set_aside']:,}")
-    cols[3].metric("无法读取的文件", r["files_with_errors"])
-    st.dataframe(pl.DataFrame([{k: f.get(k) for k in ("path", "kind", "status", "rows_read", "rows_loaded",
-                                                      "rows_set_aside", "message")} for f in r["files"]],
-                              schema={"path": pl.Utf8, "kind": pl.Utf8, "status": pl.Utf8, "rows_read": pl.Int64,
-                                      "rows_loaded": pl.Int64, "rows_set_aside": pl.Int64, "message": pl.Utf8}),
-                 hide_index=True, width="stretch")
-    left, right = st.columns(2)
-    if left.button("确认导入", type="primary", key="upload_commit"):
-        _upload.commit(candidate, store.db_path())
-        audit("ingest", {"via": "upload", "files": [f["path"] for f in r["files"]], "rows_read": r["rows_read"],
-                         "rows_loaded": r["rows_loaded"], "rows_set_aside": r["rows_set_aside"]})
-        del st.session_state["upload_candidate"]
-        st.cache_data.clear()
-        st.success("已导入。各页面将显示新数据。")
-    if right.button("放弃", key="upload_discard"):
-        _upload.discard(candidate)
-        del st.session_state["upload_candidate"]
-        st.rerun()

@@ -2,14 +2,14 @@
 
 import streamlit as st
 
-from liushou_geo import ui
+from liushou_geo import ui, ui_followup
 
 user = ui.setup_page(roles=("township",))
 st.title(f"跟进名单 · {ui.md(ui.area_label(user))}")
 st.caption("名单含未成年人个人信息：默认隐去部分姓名和电话。显示完整信息会被记录在审计日志中。")
-lists = ui.followup_lists(user)
+lists = ui_followup.followup_lists(user)
 tabs = st.tabs([f"{label}（{n}人）" for label, n in lists.counts])
 for tab, which in zip(tabs, lists.keys):
     with tab:
         full = st.toggle("显示完整信息（将被记录）", key=f"show_{which}")
-        st.dataframe(ui.followup_table(lists, which, full), hide_index=True, width="stretch")
+        st.dataframe(ui_followup.followup_table(lists, which, full), hide_index=True, width="stretch")
