@@ -16,9 +16,11 @@ pages = [
     st.Page("pages/evaluation.py", title="年度评估", url_path="year-end"),
     st.Page("pages/planner.py", title="选址规划", url_path="planner"),
 ]
-if user is not None and user.sees_children:
+# Before sign-in every page is declared (the menu is hidden), so a bookmarked
+# link keeps its page through the sign-in form; each page checks the role itself.
+if user is None or user.sees_children:
     pages.append(st.Page("pages/followup.py", title="跟进名单", url_path="follow-up"))
-if user is not None and user.role == "admin":
+if user is None or user.role == "admin":
     pages.append(st.Page("pages/admin.py", title="数据与审计", url_path="admin"))
 # Navigation is declared before the sign-in form, so a deep link keeps its page.
 nav = st.navigation(pages, position="sidebar" if user else "hidden")

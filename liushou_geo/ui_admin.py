@@ -26,7 +26,7 @@ def quality_panel() -> None:
                      hide_index=True, width="stretch")
     with right:
         missing = _quality.villages_without_extract(con)
-        st.subheader(f"未报送台帐的村（社区）：{missing.height} 个")
+        st.subheader(f"未报送台帐或台帐为空的村（社区）：{missing.height} 个")
         st.dataframe(missing.rename({"code": "区划代码", "full_name": "村（社区）"}), hide_index=True, width="stretch")
     rows = _quality.set_aside_rows(con)
     unplaced = _quality.unplaced_files(con)
