@@ -42,5 +42,9 @@ SCALE ?= city
 bench: $(STAMP)
 	$(BIN)/liushou-geo bench --scale $(SCALE) --json bench/$(SCALE).json
 
+## make lint: pyflakes over the library, pages and tests
+lint: $(STAMP)
+	$(BIN)/python -m pyflakes liushou_geo pages app.py tests
+
 clean:
 	rm -rf $(DEMO) $(DB) $(DB).tmp

@@ -27,6 +27,8 @@ are the figures being evaluated). Spreadsheet cells go through
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import datetime as dt
 import io
 import math
@@ -40,6 +42,9 @@ import shapely
 
 from .area import Area, rollup
 from .settings import Settings
+
+if TYPE_CHECKING:              # annotations only; pandas is imported where it is used
+    import pandas as pd
 
 # Targets whose counts are units (schools and committees, townships), not children: never masked.
 UNIT_COUNT_TARGETS = {"t3", "room_townships"}
@@ -752,7 +757,7 @@ def _thresholds(settings: Settings) -> dict:
     return {t.key: threshold(settings, t.key) for t in ALL_TARGETS}
 
 
-def summary_table(row: dict, settings: Settings) -> "pd.DataFrame":
+def summary_table(row: dict, settings: Settings) -> pd.DataFrame:
     """Every target for one unit: figure, threshold, verdict (达标 / 未达标 / 不适用); small counts masked."""
     import pandas as pd
 
@@ -773,7 +778,7 @@ def summary_table(row: dict, settings: Settings) -> "pd.DataFrame":
     return pd.DataFrame(out)
 
 
-def shortfall_table(townships: pl.DataFrame, settings: Settings) -> "pd.DataFrame":
+def shortfall_table(townships: pl.DataFrame, settings: Settings) -> pd.DataFrame:
     """Townships falling short (未达标 or 接近) with their gaps (compliance.shortfalls), small counts masked."""
     import pandas as pd
 
@@ -793,7 +798,7 @@ def shortfall_table(townships: pl.DataFrame, settings: Settings) -> "pd.DataFram
     return pd.DataFrame(rows, columns=["乡镇（街道）", "目标", "当前", "目标值", "还差（人/个）"])
 
 
-def shortfall_matrix(townships: pl.DataFrame, settings: Settings) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+def shortfall_matrix(townships: pl.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(cells, statuses): one row per township falling short of any target, one
     column per target; a cell says how many more the numerator needs ('差 12')."""
     import pandas as pd
@@ -819,7 +824,7 @@ def shortfall_matrix(townships: pl.DataFrame, settings: Settings) -> tuple["pd.D
     return pd.DataFrame(list(cells.values()), columns=cols), pd.DataFrame(list(stat.values()), columns=cols)
 
 
-def evaluation_masked(units: pl.DataFrame, settings: Settings) -> "pd.DataFrame":
+def evaluation_masked(units: pl.DataFrame, settings: Settings) -> pd.DataFrame:
     """compliance.evaluation_table with counts of children below the threshold written '<5'."""
     from .compliance import evaluation_table
     from .targets import ALL_TARGETS

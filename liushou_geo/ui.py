@@ -8,6 +8,8 @@ work.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import html
 
 import polars as pl
@@ -18,6 +20,9 @@ from .area import Area
 from .auth import ROLES, AuthError, AuthStore, User
 from .mapview import MapView, overview_map, target_map
 from .settings import SettingsError, load_settings
+
+if TYPE_CHECKING:              # annotations only; pandas is imported where it is used
+    import pandas as pd
 
 APP_TITLE = "留守儿童关爱服务地图"
 
@@ -402,7 +407,7 @@ def evaluation_levels() -> list[str]:
             "township": ["village"]}[USER_LEVEL[user.role]]
 
 
-def evaluation(level: str) -> "pd.DataFrame":
+def evaluation(level: str) -> pd.DataFrame:
     """Year-end evaluation rows: the user's own unit first (the city, a county or
     a township), then every unit of ``level`` inside it."""
     own = unit_targets(USER_LEVEL[st.session_state["user"].role])
