@@ -32,6 +32,7 @@ from .readers import (BULK_MIN_BYTES, CSV_SUFFIXES, SPREADSHEET_SUFFIXES, FrameT
 from .registry_rows import RowContext, RowProblem, check_row, file_as_of, source_kind
 from .settings import Settings
 from .store import run
+from .targets import store_village_targets
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ class Ingest:
                 self._ingest_table(rel, table, file_id, gazetteer, locate)
             self._flush()
             run(self.con, "build_children")
+            store_village_targets(self.con, self.settings)
             self.progress(total, total, "")
             self.con.execute("COMMIT")
         except BaseException:

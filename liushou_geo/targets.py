@@ -108,9 +108,16 @@ def report_dates(con: duckdb.DuckDBPyConnection) -> tuple[dt.date | None, dt.dat
     return row[0], row[1]
 
 
-def village_targets(con: duckdb.DuckDBPyConnection, settings: Settings,
-                    radius_km: float | None = None) -> pl.DataFrame:
-    """Counts per village (see the module docstring)."""
+def _fingerprint(settings: Settings, radius_km: float) -> str:
+    """The settings the per-village counts depend on, as one string."""
+    return "|".join(str(v) for v in (
+        radius_km, settings.compulsory_age_min, settings.compulsory_age_max, settings.parent_school_window_months,
+        "/".join(settings.winter_holiday), "/".join(settings.summer_holiday)))
+
+
+def compute_village_targets(con: duckdb.DuckDBPyConnection, settings: Settings,
+                            radius_km: float | None = None) -> pl.DataFrame:
+    """Counts per village (see the module docstring), computed from the registry."""
     newest, _ = report_dates(con)
     cover = village_coverage(con, radius_km if radius_km is not None else settings.room_radius_km)
     con.register("room_cover", cover.to_arrow())
@@ -122,6 +129,31 @@ def village_targets(con: duckdb.DuckDBPyConnection, settings: Settings,
         })
     finally:
         con.unregister("room_cover")
+
+
+def store_village_targets(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Compute the counts once at ingest, with the settings in force, and keep
+    them in the store: at province scale they take seconds, and every page
+    needs them (issue #9)."""
+    counts = compute_village_targets(con, settings)
+    con.register("new_counts", counts.to_arrow())
+    try:
+        con.execute("CREATE OR REPLACE TABLE village_target_counts AS SELECT * FROM new_counts")
+    finally:
+        con.unregister("new_counts")
+    con.execute("CREATE OR REPLACE TABLE village_target_meta (fingerprint VARCHAR)")
+    con.execute("INSERT INTO village_target_meta VALUES (?)", [_fingerprint(settings, settings.room_radius_km)])
+
+
+def village_targets(con: duckdb.DuckDBPyConnection, settings: Settings,
+                    radius_km: float | None = None) -> pl.DataFrame:
+    """Counts per village: those kept at ingest when they were made with the same
+    settings and radius, else computed now."""
+    radius = radius_km if radius_km is not None else settings.room_radius_km
+    stored = query(con, "village_target_meta")
+    if stored.height and stored["fingerprint"][0] == _fingerprint(settings, radius):
+        return query(con, "village_target_counts")
+    return compute_village_targets(con, settings, radius)
 
 
 def unit_targets(con: duckdb.DuckDBPyConnection, settings: Settings, level: str,

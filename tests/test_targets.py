@@ -251,3 +251,17 @@ def test_metrics_json_has_target_keys(hand_city):
     assert county["children"] == 8 and county["paired"] == 3
     assert county["terminal_shortfall_cost_yuan"] == county["terminal_shortfall"] * load_settings().terminal_cost_yuan
     assert math.isclose(county["t6_rate"], 4 / 6 * 100, abs_tol=0.01)
+
+
+def test_counts_kept_at_ingest_equal_a_fresh_computation(small_con, settings):
+    from dataclasses import replace
+
+    from liushou_geo.store import query
+    from liushou_geo.targets import compute_village_targets
+
+    assert query(small_con, "village_target_meta").height == 1
+    kept = village_targets(small_con, settings)
+    assert kept.equals(compute_village_targets(small_con, settings))
+    # Another setting than the one the counts were kept with: computed afresh, and different.
+    other = replace(settings, compulsory_age_max=12)
+    assert not village_targets(small_con, other)["t6_den"].equals(kept["t6_den"])

@@ -124,3 +124,8 @@ CREATE TABLE IF NOT EXISTS legal_cases (
     aided     BOOLEAN,
     filed     DATE
 );
+
+-- The per-village target counts (village_targets.sql) are kept as
+-- village_target_counts, made at the end of every ingest; this says with
+-- which settings, so a different radius or setting recomputes them.
+CREATE TABLE IF NOT EXISTS village_target_meta (fingerprint VARCHAR);
