@@ -10,6 +10,7 @@ of a file (same name, same kind) replaces the old one's rows.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import logging
 import re
@@ -171,12 +172,19 @@ class Ingest:
                 self._ingest_table(rel, table, file_id, gazetteer, locate)
             self._flush()
             run(self.con, "build_children")
-            store_village_targets(self.con, self.settings)
+            # The kept target counts no longer match the data: forget them in
+            # this transaction, so a failure below can never leave stale ones.
+            self.con.execute("DELETE FROM village_target_meta")
             self.progress(total, total, "")
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
+        # Then keep the counts every page needs (seconds at province scale), once
+        # the rows of this run are freed; if this fails, pages compute them.
+        self._pending = {}
+        gc.collect()
+        store_village_targets(self.con, self.settings)
         return self.summary()
 
     # -- files ---------------------------------------------------------------

@@ -137,12 +137,17 @@ def store_village_targets(con: duckdb.DuckDBPyConnection, settings: Settings) ->
     needs them (issue #9)."""
     counts = compute_village_targets(con, settings)
     con.register("new_counts", counts.to_arrow())
+    con.execute("BEGIN TRANSACTION")
     try:
         con.execute("CREATE OR REPLACE TABLE village_target_counts AS SELECT * FROM new_counts")
+        con.execute("DELETE FROM village_target_meta")
+        con.execute("INSERT INTO village_target_meta VALUES (?)", [_fingerprint(settings, settings.room_radius_km)])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     finally:
         con.unregister("new_counts")
-    con.execute("CREATE OR REPLACE TABLE village_target_meta (fingerprint VARCHAR)")
-    con.execute("INSERT INTO village_target_meta VALUES (?)", [_fingerprint(settings, settings.room_radius_km)])
 
 
 def village_targets(con: duckdb.DuckDBPyConnection, settings: Settings,
