@@ -110,13 +110,6 @@ def bench_ingest(demo: Path, db: Path, repeat: int, log=print) -> dict:
 
 # -- our pages (the same library calls the pages make) ----------------------------
 
-def _figures(con, s: Settings, level: str, vt: pl.DataFrame) -> pl.DataFrame:
-    """What ui._figures gives the terminal and pairing pages."""
-    return metrics.unit_metrics(con, level, s).drop("name", "lon", "lat", "parent_code", "level", "villages").join(
-        targets.unit_targets(con, s, level, vt).drop("name", "level", "parent_code", "children", "rooms_active"),
-        on="code", how="left")
-
-
 def our_page(con, s: Settings, page: str, county: str | None, vt: pl.DataFrame | None = None) -> str:
     """Compute one page's figures and map; returns the deck JSON sent to the browser.
 
@@ -137,7 +130,7 @@ def our_page(con, s: Settings, page: str, county: str | None, vt: pl.DataFrame |
     else:
         vt = vt if vt is not None else targets.village_targets(con, s)
         view = pagemaps.terminals_view if page == "terminals" else pagemaps.pairing_view
-        deck = view(con, s, area, _figures(con, s, level, vt)).map.deck
+        deck = view(con, s, area, pagemaps.page_figures(metrics.unit_metrics(con, level, s), targets.unit_targets(con, s, level, vt))).map.deck
     return deck.to_json()
 
 
@@ -209,6 +202,15 @@ def _median_ms(fn: Callable[[], str], repeat: int) -> tuple[float, int]:
     return statistics.median(times), size
 
 
+def _cold(db: Path, page_fn, *args) -> str:
+    """One page built on a fresh read-only connection (nothing cached)."""
+    c = connect(db, read_only=True)
+    try:
+        return page_fn(c, *args)
+    finally:
+        c.close()
+
+
 def pick_county(con) -> str:
     """The county with the most villages (the heaviest village view)."""
     return con.execute("""SELECT left(code, 6) || '000000' FROM units WHERE level = 'village'
@@ -224,22 +226,8 @@ def bench_pages(db: Path, s: Settings, repeat: int, log=print) -> list[dict]:
     out = []
     for page in PAGES:
         for where, code in (("city", None), ("county", county)):
-            def ours():
-                c = connect(db, read_only=True)
-                try:
-                    return our_page(c, s, page, code)
-                finally:
-                    c.close()
-
-            def base():
-                c = connect(db, read_only=True)
-                try:
-                    return baseline_page(c, s, page, code)
-                finally:
-                    c.close()
-
-            ms, size = _median_ms(ours, repeat)
-            bms, bsize = _median_ms(base, repeat)
+            ms, size = _median_ms(lambda: _cold(db, our_page, s, page, code), repeat)
+            bms, bsize = _median_ms(lambda: _cold(db, baseline_page, s, page, code), repeat)
             wms, _ = _median_ms(lambda: our_page(con, s, page, code, warm_vt), repeat)
             wbms, _ = _median_ms(lambda: baseline_page(con, s, page, code), repeat)
             row = {"page": f"{page} ({where})", "server_ms_median": round(ms, 1), "payload_bytes": size,

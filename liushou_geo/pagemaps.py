@@ -37,6 +37,13 @@ class PageView:
     notes: dict                  # page-specific figures for the cards
 
 
+def page_figures(unit_metrics: pl.DataFrame, unit_targets: pl.DataFrame) -> pl.DataFrame:
+    """The figures the terminal and pairing pages need per unit: the base
+    figures (metrics.unit_metrics) joined with the target counts (targets.unit_targets)."""
+    return unit_metrics.drop("name", "lon", "lat", "parent_code", "level", "villages").join(
+        unit_targets.drop("name", "level", "parent_code", "children", "rooms_active"), on="code", how="left")
+
+
 def _units_with(con, area: Area, figures: pl.DataFrame) -> pl.DataFrame:
     units = map_units(con, area.level_in_view, area.prefix)
     return units.join(figures, on="code", how="left").fill_null(0)

@@ -506,8 +506,7 @@ def radius_slider(key: str = "radius") -> float:
 
 def _figures(level: str) -> pl.DataFrame:
     """Base figures joined with the target counts for every unit of a level."""
-    return unit_metrics(level).drop("name", "lon", "lat", "parent_code", "level", "villages").join(
-        unit_targets(level).drop("name", "level", "parent_code", "children", "rooms_active"), on="code", how="left")
+    return pagemaps.page_figures(unit_metrics(level), unit_targets(level))
 
 
 @st.cache_resource(show_spinner=False)
