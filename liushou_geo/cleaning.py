@@ -23,6 +23,21 @@ _NO = {"否", "无", "未发", "未发放", "n", "no", "false", "0", "×", ""}
 _VILLAGE_SUFFIXES = ("社区居民委员会", "社区居委会", "村民委员会", "居民委员会", "村委会", "居委会")
 
 
+_DIGIT_RUN = re.compile(r"[0-9０-９][0-9０-９\s\-]{5,}[0-9０-９Xx]")
+
+
+def shown(value: object, limit: int = 20) -> str:
+    """A cell as a message may quote it: runs of 9+ digits (an ID or a phone
+    number typed into the wrong column) are described, never repeated."""
+    s = str(value).strip()
+    def hide(m: re.Match) -> str:
+        n = sum(c.isdigit() or c in "０１２３４５６７８９" for c in m.group())
+        return f"［{n}位数字］" if n >= 9 else m.group()   # dates (8 digits) stay readable
+
+    s = _DIGIT_RUN.sub(hide, s)
+    return s if len(s) <= limit else s[:limit] + "…"
+
+
 class CellError(ValueError):
     """A cell that cannot be used; ``reason`` is the stable code."""
 
@@ -58,7 +73,7 @@ def parse_date(cell: object) -> dt.date | None:
             return parse_date(str(int(n)))
         if 1 <= n < 100000:  # an Excel date serial
             return _EXCEL_EPOCH + dt.timedelta(days=int(n))
-        raise CellError("bad_date", f"日期“{cell}”无法识别")
+        raise CellError("bad_date", f"日期“{shown(cell)}”无法识别")
     s = str(cell).strip().translate(str.maketrans("０１２３４５６７８９", "0123456789"))
     if not s:
         return None
@@ -72,7 +87,7 @@ def parse_date(cell: object) -> dt.date | None:
                 break
     if s.isdigit() and 1 <= int(s) < 100000:
         return _EXCEL_EPOCH + dt.timedelta(days=int(s))
-    raise CellError("bad_date", f"日期“{s}”无法识别，请写成 2015-03-02 的格式")
+    raise CellError("bad_date", f"日期“{shown(s)}”无法识别，请写成 2015-03-02 的格式")
 
 
 def parse_yes_no(cell: object) -> bool | None:
@@ -85,7 +100,7 @@ def parse_yes_no(cell: object) -> bool | None:
         return True
     if low in _NO:
         return False
-    raise CellError("bad_yes_no", f"“{s}”应填“是”或“否”")
+    raise CellError("bad_yes_no", f"“{shown(s)}”应填“是”或“否”")
 
 
 def parse_int(cell: object) -> int | None:
@@ -95,9 +110,9 @@ def parse_int(cell: object) -> int | None:
     try:
         v = float(s)
     except ValueError:
-        raise CellError("bad_number", f"“{s}”应为整数") from None
+        raise CellError("bad_number", f"“{shown(s)}”应为整数") from None
     if not v.is_integer() or v < 0:
-        raise CellError("bad_number", f"“{s}”应为非负整数")
+        raise CellError("bad_number", f"“{shown(s)}”应为非负整数")
     return int(v)
 
 
@@ -108,7 +123,7 @@ def parse_float(cell: object) -> float | None:
     try:
         return float(s)
     except ValueError:
-        raise CellError("bad_number", f"“{s}”应为数字") from None
+        raise CellError("bad_number", f"“{shown(s)}”应为数字") from None
 
 
 def village_base(name: str) -> str:
@@ -129,6 +144,21 @@ def village_base(name: str) -> str:
     if name.endswith(("社区居民委员会", "社区居委会")) and not s.endswith("社区"):
         s += "社区"
     return s
+
+
+_URBAN_ENDS = ("社区", "居委会", "居民委员会", "居")
+_RURAL_ENDS = ("村", "村委会", "村民委员会")
+
+
+def committee_kind(name: str) -> str | None:
+    """'居' for an urban community (社区, 居委会, 居民委员会), '村' for a village
+    (村, 村委会, 村民委员会), None when the name carries no such suffix."""
+    s = re.sub(r"\s+", "", name or "")
+    if s.endswith(_URBAN_ENDS):
+        return "居"
+    if s.endswith(_RURAL_ENDS):
+        return "村"
+    return None
 
 
 def name_key(name: str) -> str:

@@ -176,12 +176,13 @@ def _audit_ingest(args, report: dict) -> None:
     _audit("ingest", {
         "db": str(args.db or ""), "paths": [str(p) for p in args.paths], "rows_read": report["rows_read"],
         "rows_loaded": report["rows_loaded"], "rows_set_aside": report["rows_set_aside"],
-        "files_with_errors": report["files_with_errors"]})
+        "rows_duplicate": report["rows_duplicate"], "files_with_errors": report["files_with_errors"]})
 
 
 def _ingest_text(report: dict) -> str:
     lines = [
-        f"读取 {report['rows_read']} 行：导入 {report['rows_loaded']} 行，暂存待改 {report['rows_set_aside']} 行；"
+        f"读取 {report['rows_read']} 行：导入 {report['rows_loaded']} 行，暂存待改 {report['rows_set_aside']} 行，"
+        f"重复行 {report['rows_duplicate']} 行（只计一次）；"
         f"儿童 {report['children']} 人；用时 {report['seconds']} 秒。",
     ]
     for reason, n in report["set_aside_by_reason"].items():

@@ -3,8 +3,10 @@ size, vector PDF on A4 landscape) and a briefing pack (multi-page PDF plus an
 Excel workbook), made on the server, in Chinese, with no internet.
 
 Library code: no streamlit. Rendering is matplotlib (Agg / PDF backends),
-text is set in Noto Sans CJK SC from Debian's ``fonts-noto-cjk``; a missing
-font is an error with a clear message, never a download.
+text is set in Noto Sans CJK SC, found by file: the system's copy (Debian's
+``fonts-noto-cjk``) if installed, else the one the ``noto-cjk-sans-otc``
+package brings; a missing font is an error with a clear message, never a
+download.
 
 What is drawn is what the dashboard shows: the same units in view (city:
 townships; a county or a township: its villages, :class:`area.Area`), the same
@@ -68,28 +70,304 @@ class ExportError(ValueError):
 
 
 # -- fonts -------------------------------------------------------------------------
+#
+# Text is set in Noto Sans CJK SC, found by FILE and registered with
+# ``fontManager.addfont`` (matplotlib's font cache in ~/.cache/matplotlib may
+# predate the font and is never relied on). Regular: the system's copy
+# (fontconfig, then known Debian/Fedora/Arch paths), else the copy bundled by
+# the ``noto-cjk-sans-otc`` package. Bold: the system's copy when there is one
+# (the package has none; bold text is then set in Regular).
+#
+# Noto CJK ships CFF outlines, which matplotlib's PDF backend cannot embed as
+# Type 42: it writes them as a TrueType font program, a broken PDF for strict
+# readers (matplotlib issues #20870, #2869). So each CFF face is converted once
+# to TrueType outlines with fontTools, cached in $LIUSHOU_FONT_CACHE or
+# ~/.cache/liushou_geo/fonts, and that file is what matplotlib uses for PNG and
+# PDF alike. When no cache can be written, the CFF faces are used as they are
+# and PDFs embed them as Type 3 (valid, searchable, less well rendered).
+
+import threading as _threading
+
+FONT_PACKAGE = "noto-cjk-sans-otc"
+SYSTEM_FONT_FILES = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",        # Debian, Ubuntu: fonts-noto-cjk
+    "/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc",        # older Debian, Ubuntu
+    "/usr/share/fonts/opentype/noto/NotoSansCJKsc-Regular.otf",
+    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",      # Fedora
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",             # Arch
+)                              # the Bold files sit beside them, "Regular" → "Bold"
+REGULAR, BOLD = 400, 700
+_TRUETYPE_VERSION = 1          # bump when the CFF → TrueType conversion changes
+_FONT_LOCK = _threading.Lock()
+_active = None                 # the _Font in use in this process
+
+
+@dataclass(frozen=True)
+class FontSource:
+    """A Noto Sans CJK SC face found by file: ``origin`` is "system" or "bundled"."""
+    path: Path
+    face: int                  # index in a collection (.ttc), else 0
+    origin: str
+    cff: bool                  # PostScript (CFF) outlines, not TrueType
+    psname: str
+    key: str                   # identity of the face (name, revision, checksum)
+    weight: int = REGULAR
+
+
+@dataclass(frozen=True)
+class _Font:
+    source: FontSource         # Regular
+    bold: FontSource | None
+    path: Path                 # the file matplotlib renders Regular with
+    paths: tuple[Path, ...]    # every file registered (Regular, and Bold if any)
+    family: str                # the family name matplotlib read from the Regular file
+    pdf_fonttype: int
+
+
+def _log():
+    import logging
+
+    return logging.getLogger(__name__)
+
+
+def _face_of(path, weight: int = REGULAR) -> FontSource | None:
+    """The Noto Sans CJK SC face of that weight in a font file (origin left
+    empty), or None when the file holds no such face or is no font."""
+    import hashlib
+
+    from fontTools.ttLib import TTCollection, TTFont
+
+    try:
+        with open(path, "rb") as fh:
+            collection = fh.read(4) == b"ttcf"
+        holder = TTCollection(str(path), lazy=True) if collection else TTFont(str(path), lazy=True)
+        with holder:
+            for i, font in enumerate(holder.fonts if collection else [holder]):
+                name = font["name"]
+                if (FONT_FAMILY not in {name.getDebugName(16), name.getDebugName(1)}
+                        or font["OS/2"].usWeightClass != weight):
+                    continue
+                psname = name.getDebugName(6) or f"NotoSansCJKsc-{weight}"
+                head = font["head"]
+                ident = f"{psname}|{head.fontRevision:.5f}|{head.checkSumAdjustment}|{_TRUETYPE_VERSION}"
+                return FontSource(Path(path), i, "", "CFF " in font or "CFF2" in font, psname,
+                                  hashlib.sha256(ident.encode()).hexdigest()[:16], weight)
+    except Exception as e:                  # unreadable or not a font: not a usable source
+        _log().debug("font %s unusable: %s", path, e)
+    return None
+
+
+def _system_font_candidates(weight: int = REGULAR) -> list[str]:
+    """Font files that may hold the system's Noto Sans CJK SC of that weight:
+    fontconfig's answer, then known paths."""
+    import shutil
+    import subprocess
+
+    found = []
+    fc = shutil.which("fc-match")
+    if fc:
+        pattern = FONT_FAMILY + (":bold" if weight == BOLD else "")
+        try:
+            out = subprocess.run([fc, "-f", "%{file}", pattern], capture_output=True, text=True,
+                                 timeout=20).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        if out:
+            found.append(out)          # fc-match always answers: _face_of checks family and weight
+    known = [p if weight == REGULAR else p.replace("Regular", "Bold") for p in SYSTEM_FONT_FILES]
+    return found + [p for p in known if p not in found]
+
+
+def _bundled_font_file() -> Path | None:
+    """The font file of the ``noto-cjk-sans-otc`` package (Regular only), if installed."""
+    try:
+        import noto_cjk_sans_otc
+    except ImportError:
+        return None
+    path = Path(str(getattr(noto_cjk_sans_otc, "FONT_PATH", "")))
+    if path.is_file():
+        return path
+    here = Path(noto_cjk_sans_otc.__file__).parent
+    return next(iter(sorted(here.glob("NotoSansCJK*.tt[cf]")) + sorted(here.glob("NotoSansCJK*.otf"))), None)
+
+
+def find_cjk_font(weight: int = REGULAR) -> FontSource | None:
+    """The Noto Sans CJK SC face of that weight, found by file: the system's,
+    else (Regular only) the bundled one."""
+    from dataclasses import replace
+
+    tries = [("system", _system_font_candidates(weight))]
+    if weight == REGULAR:
+        tries.append(("bundled", [_bundled_font_file()]))
+    for origin, paths in tries:
+        for p in paths:
+            if p and Path(p).is_file():
+                found = _face_of(p, weight)
+                if found:
+                    return replace(found, origin=origin)
+    return None
+
+
+def _font_cache_dir() -> Path | None:
+    import os
+
+    env = os.environ.get("LIUSHOU_FONT_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:                # no home directory
+            return None
+    return Path(base) / "liushou_geo" / "fonts"
+
+
+def _write_truetype(src: str, face: int, out: str) -> None:
+    """Convert one CFF face to TrueType (quadratic) outlines with fontTools, the
+    way fontTools' otf2ttf snippet does; every other table (cmap, GSUB, GPOS,
+    metrics, names) is kept. About 30 s and 0.7 GB for a Noto CJK face."""
+    from fontTools.pens.cu2quPen import Cu2QuPen
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+    from fontTools.ttLib import TTFont, newTable
+
+    font = TTFont(src, fontNumber=face, lazy=True)
+    order = font.getGlyphOrder()
+    glyphs = font.getGlyphSet()
+    glyf = newTable("glyf")
+    glyf.glyphOrder = order
+    glyf.glyphs = {}
+    for name in order:
+        pen = TTGlyphPen(None)
+        glyphs[name].draw(Cu2QuPen(pen, max_err=1.0, reverse_direction=True))
+        glyf.glyphs[name] = pen.glyph()
+    font["loca"] = newTable("loca")
+    font["glyf"] = glyf
+    for tag in ("CFF ", "CFF2", "VORG"):
+        if tag in font:
+            del font[tag]
+    font.sfntVersion = "\x00\x01\x00\x00"
+    font["head"].glyphDataFormat = 0
+    maxp = font["maxp"]
+    maxp.tableVersion = 0x00010000
+    maxp.maxZones = 1
+    for attr in ("maxTwilightPoints", "maxStorage", "maxFunctionDefs", "maxInstructionDefs",
+                 "maxStackElements", "maxSizeOfInstructions", "maxComponentElements"):
+        setattr(maxp, attr, 0)
+    post = font["post"]
+    post.formatType = 3.0               # no glyph names: smaller, and CID-keyed faces have none anyway
+    post.extraNames, post.mapping = [], {}
+    font.save(out)
+
+
+def _truetype_copy(source: FontSource) -> Path | None:
+    """The cached TrueType-outline copy of a CFF face, made once (in a child
+    process, so the server does not keep its memory); None if it cannot be made."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    cache = _font_cache_dir()
+    if cache is None:
+        return None
+    target = cache / f"{source.psname}-{source.key}.ttf"
+    if target.is_file() and _face_of(target, source.weight) is not None:
+        return target
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        fd, part = tempfile.mkstemp(dir=cache, prefix=target.stem, suffix=".part")
+        os.close(fd)
+    except OSError as e:
+        _log().warning("font cache %s not writable (%s): PDFs embed the font as Type 3", cache, e)
+        return None
+    _log().info("converting %s (face %d) to TrueType outlines, once: %s", source.path, source.face, target)
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+    code = "import sys; from liushou_geo.export import _write_truetype; _write_truetype(sys.argv[1], int(sys.argv[2]), sys.argv[3])"
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(source.path), str(source.face), part],
+                              env=env, capture_output=True, text=True, timeout=1800)
+        if done.returncode == 0 and _face_of(part, source.weight) is not None:
+            os.chmod(part, 0o644)           # mkstemp makes it private; the cache may serve other users
+            os.replace(part, target)
+            return target
+        _log().warning("converting %s failed: %s", source.path, done.stderr[-2000:])
+    except (OSError, subprocess.SubprocessError) as e:
+        _log().warning("converting %s failed: %s", source.path, e)
+    Path(part).unlink(missing_ok=True)
+    return None
+
+
+def _register(files: list[tuple[Path, int]]) -> str:
+    """Register (font file, face index) pairs with matplotlib, Regular first;
+    return the family name matplotlib read for the Regular face. Faces of that
+    family from other files are dropped from matplotlib's list, so a stale or
+    second copy (e.g. a CFF one from its cache) cannot win a tie."""
+    from matplotlib import font_manager
+
+    fm = font_manager.fontManager
+    names = {str(p) for p, _ in files}
+    fm.ttflist[:] = [e for e in fm.ttflist if e.fname not in names and e.name != FONT_FAMILY]
+    for p, _ in files:
+        fm.addfont(str(p))                          # also clears findfont's memo
+    path, face = files[0]
+    ours = [e for e in fm.ttflist if e.fname == str(path)]
+    # matplotlib >= 3.11 registers every face of a collection (FontEntry.index); older ones the first only.
+    entry = (next((e for e in ours if getattr(e, "index", 0) == face and e.name == FONT_FAMILY), None)
+             or next((e for e in ours if e.name == FONT_FAMILY), None) or ours[0])
+    return entry.name
+
+
+def _activate(regular: FontSource, bold: FontSource | None) -> _Font:
+    files, fonttype = [(regular.path, regular.face)], 42      # 42: TrueType, embedded subset, searchable
+    if regular.cff:
+        ttf = _truetype_copy(regular)
+        if ttf is not None:
+            files = [(ttf, 0)]
+        else:
+            fonttype = 3                # a CFF face as Type 42 makes a broken PDF; Type 3 is valid
+    if bold is not None:
+        if bold.cff and fonttype == 42:
+            ttf = _truetype_copy(bold)
+            if ttf is None:
+                bold = None             # bold text is set in Regular rather than in a broken font
+            else:
+                files.append((ttf, 0))
+        else:
+            files.append((bold.path, bold.face))
+    family = _register(files)
+    return _Font(regular, bold, files[0][0], tuple(p for p, _ in files), family, fonttype)
 
 
 def ensure_cjk_font() -> str:
-    """Configure matplotlib for Noto Sans CJK SC; raise ExportError if the face is not installed."""
+    """Configure matplotlib for Noto Sans CJK SC (see the note above); return the
+    Regular font file in use. Raise ExportError when no copy of the font is found."""
+    global _active
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib import font_manager, rcParams
 
-    try:
-        path = font_manager.findfont(font_manager.FontProperties(family=FONT_FAMILY), fallback_to_default=False)
-    except ValueError:
-        path = None
-    if not path or "CJK" not in Path(path).name:
-        raise ExportError(
-            f"找不到中文字体 {FONT_FAMILY}。请由系统管理员安装 Debian 软件包 fonts-noto-cjk"
-            "（apt-get install fonts-noto-cjk），然后重试；本程序不会从网络下载字体。")
-    rcParams["font.family"] = [FONT_FAMILY]
-    rcParams["axes.unicode_minus"] = False
-    rcParams["pdf.fonttype"] = 42          # TrueType, embedded (subset), text stays searchable
-    rcParams["svg.fonttype"] = "none"
-    return path
+    with _FONT_LOCK:
+        known = {e.fname for e in font_manager.fontManager.ttflist}
+        if _active is None or not all(p.is_file() and str(p) in known for p in _active.paths):
+            regular = find_cjk_font(REGULAR)
+            if regular is None:
+                raise ExportError(
+                    f"找不到中文字体 {FONT_FAMILY}：本程序自带的字体软件包 {FONT_PACKAGE} 缺失或已损坏，"
+                    f"系统中也没有安装该字体。请由系统管理员重新安装本程序（或在本程序的 Python 环境中执行 "
+                    f"pip install --force-reinstall {FONT_PACKAGE}），或安装 Debian 软件包 fonts-noto-cjk"
+                    "（apt-get install fonts-noto-cjk），然后重试；本程序不会从网络下载字体。")
+            _active = _activate(regular, find_cjk_font(BOLD))
+        rcParams["font.family"] = [_active.family]
+        rcParams["axes.unicode_minus"] = False
+        rcParams["pdf.fonttype"] = _active.pdf_fonttype
+        rcParams["svg.fonttype"] = "none"
+        if "text.language" in rcParams:          # matplotlib >= 3.11 shapes text: Simplified Chinese glyph forms
+            rcParams["text.language"] = "zh-Hans"
+        return str(_active.path)
 
 
 # -- small counts ------------------------------------------------------------------

@@ -1,320 +1,325 @@
-"""Reading spreadsheets and CSV files into raw tables, finding the header row
-and telling data rows from titles, totals and notes.
+"""One reading path for every table a clerk hands over.
 
-Cells keep the type the file gave them (an ID Excel stored as a number stays a
-float, so the checks can recognise it).
+:func:`read_file` tells the file's type from its bytes (:mod:`filetype`),
+turns each sheet into a raw grid of text (:mod:`sheets`), finds the header by
+scoring the first rows (one or two rows, merged groups flattened to
+``父亲情况/姓名``), fills vertically merged cells down, and keeps only data
+rows: titles, notes, blank rows, 合计/填表人 rows and the notes below them are
+dropped by one function, :func:`data_rows`, for files of every size.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import itertools
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .headers import detect_kind, map_header
+import numpy as np
+import polars as pl
 
-SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
-CSV_SUFFIXES = {".csv", ".txt"}
+from .filetype import ReadError, check_xlsx, identify
+from .headers import canonical, columns_for_kind, detect_kind, group_key, map_header
+from .sheets import (HEAD_ROWS, RawSheet, Refused, frame_from_rows, html_sheets, split_rows, text_head, text_sheet,
+                     workbook_sheets)
+
+__all__ = ["ReadError", "ReadResult", "Skipped", "Table", "data_rows", "find_header", "peek_kind", "read_file"]
+
 # First cells of rows that are not data: totals, signatures, notes.
 _FOOTER_MARKS = ("合计", "总计", "小计", "填表人", "填报人", "审核人", "审核:", "审核：", "制表", "负责人", "备注",
                  "说明", "注:", "注：", "单位(盖章)", "单位（盖章）", "盖章")
-_HEADER_SCAN_ROWS = 12
-
-
-class ReadError(ValueError):
-    """A file that cannot be read at all; the message is for the clerk."""
 
 
 @dataclass
 class Table:
-    """One sheet (or CSV) with its header found."""
+    """One sheet (or text file) with its header found and its data rows."""
 
     path: Path
-    sheet: str | None
+    sheet: str | None            # sheet name (None for CSV/text)
     kind: str | None
-    columns: dict[str, int]          # field key -> column index
-    header_row: int                  # 1-based
-    rows: list[tuple[int, list]] = field(default_factory=list)  # (1-based row number, cells)
+    columns: dict[str, int]      # field key -> column index i (the frame column is f"c{i}")
+    header_row: int              # 1-based row number of the LAST header row
+    frame: pl.DataFrame          # data rows only: row_no (Int64) + c0..c{n-1} (String, null when blank)
     encoding: str | None = None
-    as_of_hint: object = None        # a 填报日期 written above the header ("填报日期：2026-06-30")
-
-
-def detect_encoding(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else GB18030 (a superset of GBK and GB2312)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    try:
-        data.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        data.decode("gb18030")
-        return "gb18030"
-    except UnicodeDecodeError:
-        raise ReadError("文件编码无法识别（不是 UTF-8 也不是 GB18030/GBK）。请用 Excel 另存为“CSV UTF-8”后重新提交。") from None
-
-
-def _csv_sheets(path: Path) -> list[tuple[str | None, list[list], str]]:
-    data = path.read_bytes()
-    enc = detect_encoding(data)
-    text = data.decode(enc)
-    sample = text[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",\t;|")
-    except csv.Error:
-        dialect = csv.excel
-    return [(None, [list(r) for r in csv.reader(io.StringIO(text), dialect)], enc)]
-
-
-def _spreadsheet_sheets(path: Path) -> list[tuple[str | None, list[list], None]]:
-    from python_calamine import CalamineWorkbook
-
-    try:
-        wb = CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises its own error types
-        raise ReadError(f"无法打开表格文件（{exc}）。请确认文件未损坏、未加密，并另存为 .xlsx 后重新提交。") from None
-    out = []
-    for name in wb.sheet_names:
-        # skip_empty_area=False keeps row numbers equal to the sheet's own.
-        rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
-        out.append((name, [list(r) for r in rows], None))
-    return out
-
-
-def is_blank(cells: list) -> bool:
-    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
-
-
-def is_footer(cells: list) -> bool:
-    """A totals, signature or note row below the data."""
-    for c in cells[:3]:
-        # "合  计": clerks space out short labels to fill the cell.
-        if isinstance(c, str) and re.sub(r"\s+", "", c).startswith(_FOOTER_MARKS):
-            return True
-    return False
-
-
-def is_note(cells: list, columns: dict[str, int]) -> bool:
-    """A one-cell text row outside the data columns (a merged note such as
-    "以上信息经核实无误"), not a child's row: its only text stands in the 序号
-    column or in a column the header does not name."""
-    filled = [i for i, c in enumerate(cells) if not is_blank([c])]
-    if len(filled) != 1 or not isinstance(cells[filled[0]], str):
-        return False
-    data_columns = {i for key, i in columns.items() if key != "seq"}
-    return filled[0] not in data_columns
-
-
-def find_header(rows: list[list]) -> tuple[int, dict[str, int], str | None] | None:
-    """(0-based index, column map, kind) of the header row among the first rows."""
-    best = None
-    for i, cells in enumerate(rows[:_HEADER_SCAN_ROWS]):
-        cols = map_header(cells)
-        kind = detect_kind(set(cols))
-        if kind and (best is None or len(cols) > len(best[1])):
-            best = (i, cols, kind)
-    return best
-
-
-_AS_OF_ABOVE = re.compile(r"填报日期\s*[:：]\s*([0-9０-９]{4}[-/.年][0-9０-９]{1,2}[-/.月][0-9０-９]{1,2}日?)")
-
-
-def _as_of_above(rows: list[list]) -> str | None:
-    """The date in a '填报日期：…' line above the header, if any."""
-    for cells in rows:
-        for c in cells:
-            m = _AS_OF_ABOVE.search(str(c or ""))
-            if m:
-                return m.group(1)
-    return None
-
-
-def read_tables(path: Path) -> list[Table]:
-    """Every sheet of a file whose header we recognise, with its data rows.
-
-    Blank rows, and totals/notes rows below the data, are not data and are not
-    counted as read. Raises ReadError when the file cannot be opened.
-    """
-    suffix = path.suffix.lower()
-    if suffix in CSV_SUFFIXES:
-        sheets = _csv_sheets(path)
-    elif suffix in SPREADSHEET_SUFFIXES:
-        sheets = _spreadsheet_sheets(path)
-    else:
-        raise ReadError(f"不支持的文件类型 {suffix}。请提交 .xlsx、.xls 或 .csv 文件。")
-    tables = []
-    for sheet, rows, enc in sheets:
-        found = find_header(rows)
-        if found is None:
-            continue
-        hi, cols, kind = found
-        table = Table(path=path, sheet=sheet, kind=kind, columns=cols, header_row=hi + 1, encoding=enc,
-                      as_of_hint=_as_of_above(rows[:hi]))
-        after_footer = False
-        for i in range(hi + 1, len(rows)):
-            cells = rows[i]
-            if is_blank(cells):
-                continue
-            if is_footer(cells):
-                after_footer = True
-                continue
-            if after_footer and sum(not is_blank([c]) for c in cells) < 3:
-                # A note below the totals (one merged cell), not a child's row.
-                continue
-            if is_note(cells, cols):
-                continue
-            table.rows.append((i + 1, cells))
-        tables.append(table)
-    return tables
-
-
-# -- large CSV files, read column-wise ------------------------------------------
-#
-# A province's registry comes as a few CSV files of 200,000 rows each. Reading
-# them through the csv module makes every cell a Python object (a 75 MB file
-# becomes ~1 GB of lists); polars reads the same file into Arrow columns in a
-# fraction of the time and memory. The header is still found the same way, on
-# the first rows, and the same rows are dropped as not data (blank, totals,
-# notes), with the same row numbers; anything this reader cannot reproduce
-# exactly (an unusual CSV dialect, line breaks inside quoted cells) makes it
-# return None and the file is read the ordinary way.
-
-BULK_MIN_BYTES = 2_000_000      # CSV files at least this big are read column-wise
-_HEAD_BYTES = 1 << 18
-# Exactly the characters Python's str.strip() and re's \s treat as whitespace.
-PY_WHITESPACE = "".join(chr(i) for i in range(0x110000) if chr(i).isspace())
-WS_CLASS = "".join(f"\\x{{{ord(c):X}}}" for c in PY_WHITESPACE)
-
-
-@dataclass
-class FrameTable(Table):
-    """A table whose data rows are a polars frame: columns c0, c1, … (text or
-    null) and ``row_no`` (1-based, as in the file); ``rows`` stays empty."""
-
-    frame: object = None
+    as_of_hint: str | None = None    # a date from a '填报日期：2026年6月30日' line above the header
+    labels: list[str] = field(default_factory=list)       # flattened header text per column
+    filled_down: list[str] = field(default_factory=list)  # field keys whose merged cells were filled down
 
     @property
     def n_rows(self) -> int:
         return self.frame.height
 
 
-def _decoded_utf8(path: Path) -> tuple[bytes, str, str]:
-    """(UTF-8 bytes without BOM, detected encoding, the first characters as text)."""
-    data = path.read_bytes()
-    enc = detect_encoding(data)
-    if enc == "gb18030":
-        data = data.decode("gb18030").encode("utf-8")
-    elif enc == "utf-8-sig":
-        data = data[3:]
-    head = data[:_HEAD_BYTES].decode("utf-8", errors="ignore")
-    return data, enc, head
+@dataclass
+class Skipped:
+    sheet: str | None
+    reason: str                  # for the clerk
 
 
-def peek_csv_kind(path: Path) -> str | None:
-    """The kind of a CSV file from its first rows (None when not recognised)."""
-    import codecs
-
-    with path.open("rb") as f:
-        raw = f.read(_HEAD_BYTES)
-    try:   # the head may end inside a character: decode incrementally
-        text = codecs.getincrementaldecoder("utf-8-sig")().decode(raw, final=False)
-    except UnicodeDecodeError:
-        text = raw.decode("gb18030", errors="ignore")
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;|")
-    except csv.Error:
-        dialect = csv.excel
-    rows = list(itertools.islice(csv.reader(io.StringIO(text), dialect), _HEADER_SCAN_ROWS))
-    found = find_header(rows)
-    return found[2] if found else None
+@dataclass
+class ReadResult:
+    file_type: str               # xlsx | xls | csv | text (UTF-16 tab export) | html
+    tables: list[Table]
+    skipped: list[Skipped]
 
 
-def read_csv_frame(path: Path) -> FrameTable | None:
-    """A large CSV's data rows as a polars frame, or None to read it row-wise.
+# -- header ----------------------------------------------------------------------
 
-    Same header, same data rows, same row numbers as :func:`read_tables`.
+@dataclass
+class Header:
+    first: int                   # 0-based index (in the head) of the first header row
+    last: int                    # ... of the last header row
+    columns: dict[str, int]
+    labels: list[str]
+    kind: str | None
+
+
+def _label(text: str | None) -> str:
+    return "".join(text.split()) if text else ""
+
+
+def _two_rows(top: list, sub: list, r: int, merges) -> tuple[dict[str, int], list[str]]:
+    """Column map and labels of a header on rows r (groups) and r + 1 (sub-labels)."""
+    width = len(top)
+    group = list(top)
+    spread = [False] * width        # the column's group text comes from a cell spanning columns
+    if merges is not None:
+        for r0, c0, r1, c1 in merges:
+            if r0 == r and c1 > c0 and c0 < width:
+                spread[c0] = True
+                for c in range(c0 + 1, min(c1, width - 1) + 1):
+                    group[c], spread[c] = top[c0], True
+    else:
+        # No merge information (CSV): a group cell covers the blank cells to
+        # its right that carry a sub-label, up to the next filled cell.
+        for c in range(1, width):
+            if group[c] is None and group[c - 1] is not None and sub[c] is not None:
+                group[c], spread[c], spread[c - 1] = group[c - 1], True, True
+    columns: dict[str, int] = {}
+    labels = []
+    for c in range(width):
+        g, s = _label(group[c]), _label(sub[c])
+        if g and s and g != s and (spread[c] or canonical(g) is None):
+            key, label = group_key(g, s), f"{g}/{s}"
+        else:
+            # A single column merged down both rows, or a title above.
+            key, label = (canonical(g), g) if g and (canonical(g) or not s) else (canonical(s), s)
+        labels.append(label)
+        if key and key not in columns:
+            columns[key] = c
+    return columns, labels
+
+
+def find_header(head: list[list], merges=None) -> Header | None:
+    """The header among the first rows: the one or two rows mapping most cells to
+    known fields (ties: the earlier, then the single row), or None."""
+    best, best_score = None, None
+    singles = [map_header(cells) for cells in head[:HEAD_ROWS]]
+    for i, cells in enumerate(head[:HEAD_ROWS]):
+        candidates = [(i, singles[i], None)]
+        # Two rows only where one of them names a field: a group row over a
+        # row of sub-labels always carries some (序号, 姓名 or the sub 姓名).
+        if i > 0 and (singles[i] or singles[i - 1]) and any(cells):
+            candidates.append((i - 1, *_two_rows(head[i - 1], cells, i - 1, merges)))
+        for first, cols, labels in candidates:
+            kind = detect_kind(set(cols))
+            if kind is None:
+                continue
+            score = (len(cols), -i, first)     # more fields; earlier last row; fewer header rows
+            if best_score is None or score > best_score:
+                best, best_score = Header(first, i, cols, labels or [_label(c) for c in cells], kind), score
+    return best
+
+
+_AS_OF_ABOVE = re.compile(r"填报日期\s*[:：]?\s*([0-9０-９]{4}\s*[-/.年]\s*[0-9０-９]{1,2}\s*[-/.月]\s*[0-9０-９]{1,2}\s*日?)")
+
+
+def _as_of_above(rows: list[list]) -> str | None:
+    """The date in a '填报日期：…' line above the header, if any."""
+    for cells in rows:
+        m = _AS_OF_ABOVE.search(" ".join(c for c in cells if c))
+        if m:
+            return re.sub(r"\s+", "", m.group(1))
+    return None
+
+
+# -- data rows -------------------------------------------------------------------
+
+_MARKS_RE = "^(?:" + "|".join(re.escape(m) for m in _FOOTER_MARKS) + ")"
+
+
+@lru_cache(maxsize=256)
+def _feature_exprs(cells: tuple[str, ...], first_col: int, data_columns: frozenset[int],
+                   repeated: tuple[tuple[int, tuple[str, ...]], ...]) -> list[pl.Expr]:
+    """Per-row features, in one pass over the cells; built once per header layout
+    (a city's files share a few), as building expressions costs more than a
+    small sheet's rows."""
+    first3 = list(cells[first_col:first_col + 3])
+    outside = [c for c in cells if int(c[1:]) not in data_columns]
+    again = []
+    for i, texts in repeated:
+        if texts:
+            text = pl.col(f"c{i}").str.strip_chars()
+            again.append((text == texts[0] if len(texts) == 1 else text.is_in(list(texts))).fill_null(False))
+    false = pl.lit(False)
+    return [
+        pl.sum_horizontal(pl.col(list(cells)).is_not_null()).alias("n"),
+        # "合  计": clerks space out short labels to fill the cell.
+        (pl.any_horizontal(pl.col(first3).str.replace_all(r"\s+", "").str.contains(_MARKS_RE).fill_null(False))
+         if first3 else false).alias("footer"),
+        (pl.any_horizontal(pl.col(outside).is_not_null()) if outside else false).alias("outside"),
+        ((pl.sum_horizontal(again) >= 2) if len(again) >= 2 else false).alias("again"),
+    ]
+
+
+def data_rows(frame: pl.DataFrame, columns: dict[str, int], header: list[list] = (), first_col: int = 0
+              ) -> pl.DataFrame:
+    """The rows below a header that are data: not blank, not a 合计/填表人/note row,
+    not a one-cell note (below the totals: not a row of fewer than 3 cells),
+    not the header repeated. The one place that decides, for every file."""
+    cells = tuple(c for c in frame.columns if c != "row_no")
+    if not cells or frame.height == 0:
+        return frame
+    data_columns = frozenset(i for key, i in columns.items() if key != "seq")
+    # The header again (a sheet printed in pages): two of its labels in their columns.
+    probe = [i for k, i in columns.items() if k in ("name", "id_number", "sex", "birth")] or \
+        sorted(columns.values())[:3]
+    repeated = tuple((i, tuple(sorted({row[i].strip() for row in header if i < len(row) and row[i]})))
+                     for i in probe)
+    feats = frame.select(_feature_exprs(cells, first_col, data_columns, repeated))
+    n, footer = feats["n"].to_numpy(), feats["footer"].to_numpy()
+    # A footer row itself is dropped; after the first one, rows of fewer than 3 cells are notes.
+    after = np.cumsum(footer & (n > 0)) > 0
+    note = (n == 1) & feats["outside"].to_numpy()
+    keep = (n > 0) & ~footer & ~(after & (n < 3)) & ~note & ~feats["again"].to_numpy()
+    return frame.filter(pl.Series(keep, dtype=pl.Boolean))
+
+
+def _fill_down(data: pl.DataFrame, raw: RawSheet, columns: dict[str, int], last_header: int
+               ) -> tuple[pl.DataFrame, list[str]]:
+    """Values of vertically merged cells below the header, on every row of their block."""
+    if not raw.merges or data.height == 0:
+        return data, []
+    key_of = {}
+    for key, i in columns.items():
+        key_of.setdefault(i, key)
+    fills: dict[int, dict[int, str]] = {}
+    for r0, c0, r1, c1 in raw.merges:
+        if r1 > r0 and r0 > last_header and c0 in key_of and key_of[c0] != "seq" and r0 < raw.frame.height:
+            value = raw.frame.item(r0, f"c{c0}")
+            if value is not None:
+                fills.setdefault(c0, {}).update({r + 1: value for r in range(r0 + 1, r1 + 1)})
+    filled = []
+    exprs = []
+    for c, by_row in fills.items():
+        col = f"c{c}"
+        target = pl.col("row_no").replace_strict(by_row, default=None, return_dtype=pl.String)
+        if data.select((pl.col(col).is_null() & target.is_not_null()).any()).item():
+            exprs.append(pl.coalesce(pl.col(col), target).alias(col))
+            filled.append(key_of[c])
+    return (data.with_columns(exprs) if exprs else data), filled
+
+
+_CODE12 = r"^\s*\d{12}\s*$"
+
+
+def _tabulate(path: Path, raw: RawSheet) -> Table | Skipped:
+    frame = raw.frame
+    head = [list(r[1:]) for r in frame.head(HEAD_ROWS).iter_rows()]
+    h = find_header(head, raw.merges)
+    if h is None:
+        return Skipped(raw.name, _no_header_reason(raw.name, head))
+    last_row_no = frame.item(h.last, "row_no")
+    body = frame.slice(h.last + 1)
+    header_cells = head[h.first:h.last + 1]
+    filled_cols = [i for i, c in enumerate(header_cells[-1]) if c] + list(h.columns.values())
+    data = data_rows(body, h.columns, header_cells, min(filled_cols))
+    data, filled_down = _fill_down(data, raw, h.columns, h.last)
+    kind = h.kind
+    if kind == "division_codes":
+        codes = data.get_column(f"c{h.columns['code']}").drop_nulls()
+        if codes.len() == 0 or codes.str.contains(_CODE12).mean() <= 0.5:
+            return Skipped(raw.name, "有“代码”“名称”列，但代码大多不是12位统计用区划代码，无法确定这是什么表")
+    labels = h.labels + [""] * (frame.width - 1 - len(h.labels))
+    return Table(path=path, sheet=raw.name, kind=kind, columns=columns_for_kind(kind, h.columns),
+                 header_row=int(last_row_no), frame=data, encoding=raw.encoding,
+                 as_of_hint=_as_of_above(head[:h.first]), labels=labels, filled_down=filled_down)
+
+
+_INSTRUCTIONS = re.compile(r"说明|填表|须知|注意事项|目录|封面|帮助|填报要求")
+_SUMMARY = re.compile(r"汇总|统计|合计")
+_COUNT_HEADER = re.compile(r"人数|数量|总数|合计|小计|户数|[(（]人[)）]")
+
+
+def _no_header_reason(name: str | None, head: list[list]) -> str:
+    rows = [[c for c in r if c] for r in head]
+    rows = [r for r in rows if r]
+    if not rows:
+        return "空白工作表" if name is not None else "文件没有内容"
+    if name and _INSTRUCTIONS.search(name):
+        return "没有数据表头（填表说明）"
+    if (name and _SUMMARY.search(name)) or any(sum(bool(_COUNT_HEADER.search(c)) for c in r) >= 1
+                                               and len(r) >= 3 for r in rows):
+        return "汇总表，不含儿童明细"
+    if all(len(r) == 1 for r in rows):
+        if sum(len(r[0]) > 20 for r in rows) * 2 >= len(rows):
+            return "没有数据表头（填表说明）"
+        return "只有一列数据，没有表头（不是台帐表格）"
+    return "没有数据表头（前 15 行中找不到“姓名”“身份证号”等列名）"
+
+
+# -- files -----------------------------------------------------------------------
+
+def read_file(path: Path) -> ReadResult:
+    """Every table of a file, and every sheet not read with why.
+
+    Raises ReadError (message for the clerk) when the file as a whole cannot
+    be read: no table, a PDF, a truncated download, a password, a zip bomb.
     """
-    import polars as pl
+    path = Path(path)
+    kind = identify(path)
+    if kind.type in ("xlsx", "xls"):
+        refused = {}
+        if kind.type == "xlsx":
+            check = check_xlsx(path)
+            refused = check.refused
+            if refused and len(refused) >= check.n_sheets:
+                # Every sheet refused: the parser never opens the file.
+                name, reason = next(iter(refused.items()))
+                raise ReadError(f"工作表“{name}”{reason}")
+        sheets = workbook_sheets(path, kind.type, refused)
+        file_type = kind.type
+    elif kind.type == "html":
+        sheets, file_type = html_sheets(path), "html"
+    else:
+        sheet = text_sheet(path, kind)
+        sheets, file_type = [sheet], ("text" if sheet.encoding == "utf-16" else "csv")
+    tables, skipped = [], []
+    for s in sheets:
+        if isinstance(s, Refused):
+            skipped.append(Skipped(s.name, s.reason))
+            continue
+        t = _tabulate(path, s)
+        (tables if isinstance(t, Table) else skipped).append(t)
+        s.frame = None          # the raw grid is no longer needed: free it before the next sheet
+    if not tables:
+        refused_here = [s for s in sheets if isinstance(s, Refused) and s.reason.startswith("表格范围异常")]
+        if refused_here:
+            raise ReadError(f"工作表“{refused_here[0].name}”{refused_here[0].reason}")
+    return ReadResult(file_type, tables, skipped)
 
-    data, enc, head = _decoded_utf8(path)
-    sample = head[:4096]
+
+def peek_kind(path: Path) -> str | None:
+    """The kind of a (large) CSV/text file from its first rows; None when not
+    recognised, or when the file is not text (read it with :func:`read_file`)."""
+    path = Path(path)
     try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",\t;|")
-    except csv.Error:
-        dialect = csv.excel
-    if dialect.quotechar != '"' or dialect.escapechar or dialect.skipinitialspace or len(dialect.delimiter) != 1:
+        kind = identify(path)
+    except ReadError:
         return None
-    consumed = [0]
-
-    def lines():
-        for line in io.StringIO(head):
-            consumed[0] += 1
-            yield line
-
-    reader = csv.reader(lines(), dialect)
-    rows = []
-    for row in reader:
-        rows.append(list(row))
-        if len(rows) >= _HEADER_SCAN_ROWS:
-            break
-    found = find_header(rows)
-    if found is None:
+    if kind.type != "text":
         return None
-    hi, cols, kind = found
-    width = len(rows[hi])
-    # Lines up to and including the header: re-read the header rows alone to count them.
-    consumed[0] = 0
-    reader = csv.reader(lines(), dialect)
-    for _ in range(hi + 1):
-        next(reader)
-    skip_lines = consumed[0]
-    offset = 0
-    for _ in range(skip_lines):
-        offset = data.index(b"\n", offset) + 1
-    body = data[offset:]
-    if b"\r" in body.replace(b"\r\n", b""):
-        return None                      # bare CR line ends: the csv module splits differently
-    if not dialect.doublequote:
-        # The sniffer saw no doubled quote: the csv module then reads "a""b" as a"b", polars as a"b
-        # without the last quote. Only empty quoted cells ("") are read alike.
-        d = re.escape(dialect.delimiter).encode()
-        if re.search(rb'(?<![' + d + rb'\n])""|""(?![' + d + rb'\r\n])', body):
-            return None
-    n_lines = body.count(b"\n") + (0 if not body or body.endswith(b"\n") else 1)
-    try:
-        frame = pl.read_csv(io.BytesIO(body), has_header=False, separator=dialect.delimiter, quote_char='"',
-                            schema={f"c{i}": pl.String for i in range(width)}, truncate_ragged_lines=True,
-                            raise_if_empty=False)
-    except Exception:  # polars' parse errors: let the csv module have it
-        return None
-    if frame.height != n_lines:
-        return None                      # quoted line breaks, or lines polars skipped
-    frame = frame.with_row_index("row_no", offset=hi + 2).with_columns(pl.col("row_no").cast(pl.Int64))
-    frame = _data_rows(frame, cols, width)
-    return FrameTable(path=path, sheet=None, kind=kind, columns=cols, header_row=hi + 1, encoding=enc,
-                      as_of_hint=_as_of_above(rows[:hi]), frame=frame)
-
-
-def _data_rows(frame, cols: dict[str, int], width: int):
-    """Drop what :func:`read_tables` drops: blank rows, totals/notes and the notes below them."""
-    import polars as pl
-
-    cells = [f"c{i}" for i in range(width)]
-    filled = [(pl.col(c).str.strip_chars(PY_WHITESPACE).str.len_chars().fill_null(0) > 0) for c in cells]
-    n_filled = pl.sum_horizontal(filled)
-    marks = "|".join(re.escape(m) for m in _FOOTER_MARKS)
-    footer = pl.any_horizontal([
-        pl.col(c).str.replace_all(f"[{WS_CLASS}]+", "").str.contains(f"^(?:{marks})").fill_null(False)
-        for c in cells[:3]])
-    data_columns = {i for key, i in cols.items() if key != "seq"}
-    outside = [f for i, f in enumerate(filled) if i not in data_columns]
-    note = (n_filled == 1) & (pl.any_horizontal(outside) if outside else pl.lit(False))
-    f = frame.with_columns(_blank=n_filled == 0, _footer=footer, _note=note, _n=n_filled)
-    f = f.with_columns(_after=(pl.col("_footer") & ~pl.col("_blank")).cast(pl.Int32).cum_sum() > 0)
-    # A footer row itself is dropped; rows after it with fewer than 3 cells are notes.
-    keep = ~pl.col("_blank") & ~pl.col("_footer") & ~(pl.col("_after") & (pl.col("_n") < 3)) & ~pl.col("_note")
-    return f.filter(keep).drop("_blank", "_footer", "_note", "_n", "_after")
+    text, delimiter = text_head(path, kind)
+    rows = split_rows(text, delimiter, 200)
+    t = _tabulate(path, RawSheet(None, frame_from_rows(rows), None, kind.encoding))
+    return t.kind if isinstance(t, Table) else None

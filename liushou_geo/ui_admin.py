@@ -85,15 +85,18 @@ def upload_panel() -> None:
     if not candidate:
         return
     r = candidate.report
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric("读取行", f"{r['rows_read']:,}")
     cols[1].metric("将导入", f"{r['rows_loaded']:,}")
     cols[2].metric("暂存待改", f"{r['rows_set_aside']:,}")
-    cols[3].metric("无法读取的文件", r["files_with_errors"])
+    cols[3].metric("重复行（只计一次）", f"{r['rows_duplicate']:,}")
+    cols[4].metric("无法读取的文件", r["files_with_errors"])
     st.dataframe(pl.DataFrame([{k: f.get(k) for k in ("path", "kind", "status", "rows_read", "rows_loaded",
-                                                      "rows_set_aside", "message")} for f in r["files"]],
+                                                      "rows_set_aside", "rows_duplicate", "message")}
+                               for f in r["files"]],
                               schema={"path": pl.Utf8, "kind": pl.Utf8, "status": pl.Utf8, "rows_read": pl.Int64,
-                                      "rows_loaded": pl.Int64, "rows_set_aside": pl.Int64, "message": pl.Utf8}),
+                                      "rows_loaded": pl.Int64, "rows_set_aside": pl.Int64,
+                                      "rows_duplicate": pl.Int64, "message": pl.Utf8}),
                  hide_index=True, width="stretch")
     left, right = st.columns(2)
     if left.button("确认导入", type="primary", key="upload_commit"):

@@ -252,11 +252,10 @@ def test_unknown_unit_exits_2_with_a_chinese_message(small_db, capsys, tmp_path)
 
 
 def test_missing_font_is_a_clear_error(monkeypatch):
-    from matplotlib import font_manager
-
-    def nothing(*a, **k):
-        raise ValueError("not found")
-
-    monkeypatch.setattr(font_manager, "findfont", nothing)
-    with pytest.raises(export.ExportError, match="fonts-noto-cjk"):
+    """No system font and no bundled font (package noto-cjk-sans-otc gone): a clear Chinese message."""
+    monkeypatch.setattr(export, "_system_font_candidates", lambda *a, **k: [])
+    monkeypatch.setattr(export, "_bundled_font_file", lambda: None)
+    monkeypatch.setattr(export, "_active", None)
+    with pytest.raises(export.ExportError, match="找不到中文字体") as e:
         export.ensure_cjk_font()
+    assert export.FONT_PACKAGE in str(e.value) and "重新安装" in str(e.value)

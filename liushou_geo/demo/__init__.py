@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from . import defects as D
-from . import geography, population, writers
+import numpy as np
+
+if TYPE_CHECKING:  # the heavy modules load on first use: sheet-rendering worker processes need none
+    import geopandas as gpd
+    import pandas as pd
 
 __all__ = ["DemoCity", "build_city", "write_city", "generate", "SCALES"]
 SCALES = ("small", "city", "province")
@@ -65,6 +66,8 @@ def build_city(seed: int = 7, scale: str = "city", defect_rate: float = 0.01,
         raise ValueError(f"scale must be one of {SCALES}, not {scale!r}")
     if not 0 <= defect_rate < 0.5:
         raise ValueError("defect_rate must be in [0, 0.5)")
+    from . import geography, population
+
     rng = np.random.default_rng(seed)
     counties, townships, villages = geography.build(rng, scale)
     prng = np.random.default_rng([seed, 1])
@@ -86,12 +89,19 @@ def build_city(seed: int = 7, scale: str = "city", defect_rate: float = 0.01,
 
 def write_city(city: DemoCity, out_dir: Path) -> dict:
     """Write boundaries, registries, facilities, services, defects.csv and manifest.json."""
+    import pandas as pd
+
+    from . import defects as D
+    from . import writers
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    writers.write_boundaries(city, out)
+    boundaries = writers.write_boundaries(city, out)
+    shapes = None
     if city.scale == "province":
         n_files, n_rows = _write_province_registry(city, out)
+        n_extracts = n_files
         records = []
         ext = ".csv"
     else:
@@ -99,13 +109,11 @@ def write_city(city: DemoCity, out_dir: Path) -> dict:
         plans = writers.registry_plans(city, rng)
         taken = set(city.children.id)
         D.inject(rng, plans, city.defect_rate, city.as_of, taken)
-        records = []
-        for p in plans:
-            if p.kind == "csv":
-                records += writers.write_csv(p, out)
-            else:
-                records += writers.write_xlsx(p, out, rng, city.as_of)
-        n_files, n_rows = len(plans), sum(len(p.rows) for p in plans)
+        # File shapes come from a stream of their own, so the extracts and defects above stay as they were.
+        files = writers.arrange(plans, city.scale, np.random.default_rng([city.seed, 4]))
+        records = writers.write_registry(files, out, rng, city.as_of)
+        n_files, n_extracts, n_rows = len(files), len(plans), sum(len(p.rows) for p in plans)
+        shapes = writers.shape_counts(files)
         ext = ".xlsx"
     city.defects = records
     writers.write_defects(records, out)
@@ -125,11 +133,14 @@ def write_city(city: DemoCity, out_dir: Path) -> dict:
             "counties": int(city.villages.county_code.nunique()),
             "townships": int(city.villages.township_code.nunique()),
             "villages": len(city.villages), "schools": len(city.schools), "children": len(city.children),
-            "registry_files": n_files, "registry_rows": n_rows, "defects": len(records),
+            "registry_files": n_files, "registry_extracts": n_extracts, "registry_rows": n_rows,
+            "defects": len(records),
             "rooms": len(city.rooms), "terminals": len(city.terminals), "attendance": len(city.attendance),
             "contacts": None if city.contacts is None else len(city.contacts), "cases": len(city.cases),
         },
         "defect_kinds": {k: int(v) for k, v in kinds.items()},
+        "boundaries": boundaries,
+        "registry_shapes": shapes,
         "notes": (["province scale: no defects injected, no contact log (services/代理家长帮扶记录.csv "
                    "not written); registry as one UTF-8 CSV per city"] if city.scale == "province" else []),
         "seconds_to_write": round(time.perf_counter() - t0, 2),
@@ -149,7 +160,10 @@ def _write_province_registry(city: DemoCity, out: Path) -> tuple[int, int]:
     Built and written one city at a time from the polars children table, so only one city's
     registry rows exist at once (the province has ~1.5 million children).
     """
+    import pandas as pd
     import polars as pl
+
+    from . import writers
 
     ch = city.children
     if not isinstance(ch, pl.DataFrame):

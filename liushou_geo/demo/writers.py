@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 
+from . import boundaries as B
 from . import defects as D
+from . import sheets as S
 
 HEADERS = ["序号", "姓名", "性别", "身份证号", "出生日期", "县(市、区)", "乡镇(街道)", "村(社区)", "区划代码",
            "就读学校", "年级", "班级", "班主任", "就学状态", "父亲姓名", "父亲务工地", "父亲电话", "母亲姓名",
@@ -23,6 +26,8 @@ CSV_DISTRICT = "439902"  # this district sends one GB18030 CSV for all its commi
 
 @dataclass
 class FilePlan:
+    """One reporting unit's extract (a committee or a school): its rows and where they are written."""
+
     path: str  # relative to out_dir
     kind: str  # 'village' | 'school' | 'csv'
     title: str
@@ -30,6 +35,22 @@ class FilePlan:
     rows: list = field(default_factory=list)
     defect: list = field(default_factory=list)
     extra: list = field(default_factory=list)
+    has_code: bool = True
+    county: str = ""
+    township: str = ""
+    township_code: str = ""
+    village: str = ""  # committees only
+
+
+@dataclass
+class RegistryFile:
+    """One file written: an extract, or (format 'township') one workbook holding several extracts."""
+
+    path: str
+    fmt: str  # 'xlsx' | 'xls' | 'txt' | 'csv' | 'township'
+    plans: list
+    two_row: bool = False  # two-row header with merged groups
+    merged_places: bool = False  # county / township / village names in vertically merged cells
 
 
 def committee(name: str, kind: str) -> str:
@@ -64,23 +85,37 @@ def _canonical_rows(city) -> pd.DataFrame:
     })
 
 
+def _records_by(df: pd.DataFrame, key: str) -> dict:
+    """{key value: [row dict, ...]} in row order (what groupby(sort=False) + to_dict('records') gave)."""
+    cols = list(df.columns)
+    lists = [df[c].tolist() for c in cols]
+    out: dict = {}
+    for vals in zip(*lists):
+        rec = dict(zip(cols, vals))
+        k = rec[key]
+        if k in out:
+            out[k].append(rec)
+        else:
+            out[k] = [rec]
+    return out
+
+
 def registry_plans(city, rng: np.random.Generator) -> list[FilePlan]:
     rows = _canonical_rows(city)
     as_of = city.as_of
     plans: list[FilePlan] = []
     vill = city.villages.sort_values("code")
-    vrows = rows[rows._in_v]
-    by_v = {k: g for k, g in vrows.groupby("_vcode", sort=False)}
+    by_v = _records_by(rows[rows._in_v], "_vcode")
     csv_plan = None
     for v in vill.itertuples():
-        recs = by_v.get(v.code)
         unit = committee(v.name, v.kind)
-        recs = [] if recs is None else recs.to_dict("records")
+        recs = by_v.get(v.code, [])
         for r in recs:
             r["填报单位"], r["填报日期"] = unit, as_of
         if v.county_code.startswith(CSV_DISTRICT):
             if csv_plan is None:
                 csv_plan = FilePlan(f"registry/{v.county_name}留守儿童信息台帐.csv", "csv", "", v.county_name)
+                csv_plan.county = v.county_name
                 plans.append(csv_plan)
             keep_code = rng.random() < 0.7
             for r in recs:
@@ -89,14 +124,15 @@ def registry_plans(city, rng: np.random.Generator) -> list[FilePlan]:
             csv_plan.rows += recs
             continue
         p = FilePlan(f"registry/villages/{v.county_name}/{v.township_name}/{v.name}留守儿童信息台帐.xlsx",
-                     "village", f"{v.township_name}{v.name}留守儿童信息台帐", unit, recs)
+                     "village", f"{v.township_name}{v.name}留守儿童信息台帐", unit, recs,
+                     county=v.county_name, township=v.township_name, township_code=v.township_code,
+                     village=v.name)
         p.has_code = rng.random() < 0.7
         plans.append(p)
-    srows = rows[rows._in_s]
-    by_s = {k: g for k, g in srows.groupby("就读学校", sort=False)}
+    by_s = _records_by(rows[rows._in_s], "就读学校")
+    county_of = dict(zip(city.villages.code, city.villages.county_name))
     for s in city.schools.sort_values("name").itertuples():
-        g = by_s.get(s.name)
-        recs = [] if g is None else g.to_dict("records")
+        recs = by_s.get(s.name, [])
         has_code = rng.random() < 0.1
         for r in recs:
             r["填报单位"], r["填报日期"] = s.name, as_of
@@ -108,9 +144,9 @@ def registry_plans(city, rng: np.random.Generator) -> list[FilePlan]:
                 r["村(社区)"] = committee(base, r["_village_kind"])
             if not has_code:
                 r["区划代码"] = ""
-        county = city.villages.set_index("code").county_name[s.village_code]
+        county = county_of[s.village_code]
         p = FilePlan(f"registry/schools/{county}/{s.name}留守儿童信息台帐.xlsx", "school",
-                     f"{s.name}留守儿童信息台帐", s.name, recs)
+                     f"{s.name}留守儿童信息台帐", s.name, recs, county=county)
         p.has_code = has_code
         plans.append(p)
     for p in plans:
@@ -119,111 +155,148 @@ def registry_plans(city, rng: np.random.Generator) -> list[FilePlan]:
     return plans
 
 
-def _fmt_date(d, style: str):
-    if d is None or d == "" or (isinstance(d, float) and np.isnan(d)):
-        return ""
-    if style == "iso":
-        return d.isoformat()
-    if style == "slash":
-        return f"{d.year}/{d.month}/{d.day}"
-    if style == "cn":
-        return f"{d.year}年{d.month}月{d.day}日"
-    if style == "compact":
-        return d.strftime("%Y%m%d")
-    return d  # 'excel': a real date cell
+# Shares of the file shapes among the extracts (small and city scales).
+XLS_SHARE = 0.10  # committees' extracts in legacy .xls
+TWO_ROW_SHARE = 0.20  # workbooks with a two-row header (merged groups)
+MERGED_PLACES_SHARE = 0.15  # .xlsx workbooks with place names in vertically merged cells
+TOWNSHIP_WORKBOOKS = {"small": 1, "city": 2}  # townships sending one workbook, one sheet per village
 
 
-def _header_variant(rng, kind: str, has_code: bool) -> tuple[list[str], list[str]]:
-    """(canonical columns kept, header text written) for one file."""
-    cols = list(HEADERS)
-    if kind == "village" and rng.random() < 0.1:
-        cols.remove("病史")
-    if kind == "village" and rng.random() < 0.1:
-        cols.remove("班主任")
-    if not has_code and rng.random() < 0.5:
-        cols.remove("区划代码")
-    if rng.random() < 0.15:
-        cols.append("备注")
-    full = rng.random() < 0.2
-    idtxt = str(rng.choice(["身份证号", "身份证号", "身份证号码", "公民身份号码", "身份证\n号码"]))
-    vtxt = "村（居）" if rng.random() < 0.1 else ("村（社区）" if full else "村(社区)")
-    text = []
-    for c in cols:
-        t = c
-        if c == "身份证号":
-            t = idtxt
-        elif c == "村(社区)":
-            t = vtxt
-        elif full:
-            t = c.replace("(", "（").replace(")", "）")
-        if rng.random() < 0.03:
-            t = t[:1] + " " + t[1:]
-        text.append(t)
-    return cols, text
+def arrange(plans: list[FilePlan], scale: str, rng: np.random.Generator) -> list[RegistryFile]:
+    """Decide each extract's file shape, deterministically from ``rng``; the files to write, in order.
+
+    Only paths change: the extracts, their rows and their defects stay as planned.
+    - one or two rural townships send one workbook, one sheet per committee (``format 'township'``);
+    - one committee sends Excel's "Unicode 文本" export (.txt);
+    - about 10 % of the other committees send a legacy .xls;
+    - the district's GB18030 CSV stays; the rest are .xlsx, one per committee or school;
+    - two-row headers on about 20 % of the workbooks, merged place names on about 15 % of the .xlsx.
+    At least one of each shape is written whenever there are extracts to carry it.
+    """
+    committees = [p for p in plans if p.kind == "village"]
+    by_t: dict[str, list[FilePlan]] = {}
+    for p in committees:
+        by_t.setdefault(p.township_code, []).append(p)
+    rural = sorted(t for t, ps in by_t.items() if int(t[4:6]) >= 20 and len(ps) >= 3)
+    n_tw = min(TOWNSHIP_WORKBOOKS.get(scale, 0), len(rural))
+    towns = {str(t) for t in rng.choice(rural, n_tw, replace=False)} if n_tw else set()
+    singles = [p for p in committees if p.township_code not in towns]
+    busy = [p for p in singles if len(p.rows) >= 5] or singles
+    txt = busy[int(rng.integers(len(busy)))] if busy else None
+
+    files: list[RegistryFile] = []
+    done_towns: set[str] = set()
+    for p in plans:
+        u_fmt, u_two, u_merge = (float(u) for u in rng.random(3))
+        if p.kind == "csv":
+            files.append(RegistryFile(p.path, "csv", [p]))
+            continue
+        if p.township_code in towns:
+            if p.township_code in done_towns:
+                continue
+            done_towns.add(p.township_code)
+            group = by_t[p.township_code]
+            path = f"registry/villages/{p.county}/{p.township}/{p.township}留守儿童信息台帐.xlsx"
+            f = RegistryFile(path, "township", group, two_row=u_two < TWO_ROW_SHARE,
+                             merged_places=u_merge < MERGED_PLACES_SHARE)
+            for q in group:
+                q.path = path
+            files.append(f)
+            continue
+        if p is txt:
+            p.path = p.path[:-len(".xlsx")] + ".txt"
+            files.append(RegistryFile(p.path, "txt", [p]))
+            continue
+        if p.kind == "village" and u_fmt < XLS_SHARE:
+            p.path = p.path[:-len(".xlsx")] + ".xls"
+            files.append(RegistryFile(p.path, "xls", [p], two_row=u_two < TWO_ROW_SHARE))
+            continue
+        files.append(RegistryFile(p.path, "xlsx", [p], two_row=u_two < TWO_ROW_SHARE,
+                                  merged_places=u_merge < MERGED_PLACES_SHARE))
+    _at_least_one(files, rng)
+    return files
 
 
-def write_xlsx(plan: FilePlan, out: Path, rng: np.random.Generator, as_of: dt.date) -> list[dict]:
-    """Write one unit's workbook; return defect records with spreadsheet row numbers."""
-    path = out / plan.path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cols, text = _header_variant(rng, plan.kind, getattr(plan, "has_code", True))
-    style = str(rng.choice(["iso", "slash", "cn", "compact", "excel"], p=[0.65, 0.1, 0.08, 0.07, 0.1]))
-    sheet_name = str(rng.choice(["Sheet1", "台帐", "Sheet1"]))
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False})
-    ws = wb.add_worksheet(sheet_name)
-    bold = wb.add_format({"bold": True, "align": "center", "font_size": 14})
-    datef = wb.add_format({"num_format": "yyyy-mm-dd"})
-    r = 0  # 0-based row being written
-    ws.merge_range(r, 0, 0, len(cols) - 1, plan.title, bold)
-    r += 1
-    layout = rng.random()
-    if layout < 0.3:
-        r += 1  # blank line
-    elif layout < 0.55:
-        ws.write_string(r, 0, f"填报单位：{plan.unit}    填报日期：{as_of.isoformat()}")
-        r += 1
-    elif layout < 0.7:
-        r += 1
-        ws.write_string(r, 0, f"填报单位：{plan.unit}    填报日期：{as_of.isoformat()}")
-        r += 1
-    ws.write_row(r, 0, text)
-    r += 1
-    found = []
-    n_real = 0
-    for i, row in enumerate(plan.rows):
-        if rng.random() < 0.004:
-            r += 1  # a stray blank row inside the data
-        n_real += 1
-        for j, c in enumerate(cols):
-            if c == "序号":
-                ws.write_number(r, j, n_real)
-            elif c == "备注":
-                if rng.random() < 0.05:
-                    ws.write_string(r, j, "已核实")
-            elif c == "身份证号" and isinstance(row[c], float):
-                ws.write_number(r, j, row[c])
-            elif c in ("出生日期", "结对日期", "填报日期"):
-                v = _fmt_date(row[c], style)
-                if isinstance(v, dt.date):
-                    ws.write_datetime(r, j, dt.datetime(v.year, v.month, v.day), datef)
-                elif v:
-                    ws.write_string(r, j, v)
-            else:
-                v = row[c]
-                if v is not None and v != "":
-                    ws.write_string(r, j, str(v))
-        if plan.defect[i] in D.EXPECTED:
-            found.append(dict(file=plan.path, sheet=sheet_name, row=r + 1, kind=plan.defect[i],
-                              expected=D.EXPECTED[plan.defect[i]]))
-        r += 1
-    ws.write_string(r, 0, "合计")
-    ws.write_string(r, 1, f"{n_real}人")
-    r += 1
-    ws.write_string(r, 0, f"填表人：{rng.choice(['张', '李', '王', '刘'])}{rng.choice(['敏', '芳', '丽', '军'])}    "
-                          f"审核人：{rng.choice(['陈', '周', '黄'])}{rng.choice(['红', '华', '平'])}    "
-                          f"联系电话：0739-{int(rng.integers(1000000, 9999999))}")
-    wb.close()
-    return found
+def _at_least_one(files: list[RegistryFile], rng: np.random.Generator) -> None:
+    """Make sure each shape occurs (small cities can miss one by chance)."""
+    xlsx = [f for f in files if f.fmt == "xlsx"]
+    if xlsx and not any(f.two_row for f in xlsx):
+        xlsx[int(rng.integers(len(xlsx)))].two_row = True
+    schools = [f for f in xlsx if f.plans[0].kind == "school" and len(f.plans[0].rows) > 1]
+    if schools and not any(f.merged_places for f in schools):  # a school's file has real blocks
+        schools[int(rng.integers(len(schools)))].merged_places = True
+    if not any(f.fmt == "xls" for f in files):
+        cands = [f for f in xlsx if f.plans[0].kind == "village"]
+        if cands:
+            f = cands[int(rng.integers(len(cands)))]
+            f.fmt, f.merged_places = "xls", False
+            f.plans[0].path = f.path = f.path[:-len(".xlsx")] + ".xls"
+
+
+# Rendering (xlsxwriter / xlwt, pure Python per cell) is nearly all of the generator's time. Above this
+# many registry rows it is shared with worker processes (see sheets.render_all); building the sheets
+# stays here, in order, because it draws from the shared random stream.
+PARALLEL_MIN_ROWS = 20_000
+
+
+def build_grids(f: RegistryFile, rng: np.random.Generator, as_of: dt.date) -> list:
+    """The sheets of one non-CSV registry file, in sheet order (draws from ``rng``)."""
+    if f.fmt == "township":
+        grids = [S.registry_grid(p, rng, as_of, HEADERS, two_row=f.two_row, merged_places=f.merged_places,
+                                 sheet_name=p.village) for p in f.plans]
+        township = f.plans[0].township
+        return ([S.instructions_grid(township, as_of),
+                 S.summary_grid(township, [(p.village, g.n_rows) for p, g in zip(f.plans, grids)])] + grids)
+    return [S.registry_grid(f.plans[0], rng, as_of, HEADERS, two_row=f.two_row, merged_places=f.merged_places)]
+
+
+def _records(f: RegistryFile, grids: list) -> list[dict]:
+    """Defect records (file, sheet, 1-based row, kind, expected); no sheet name in a text file."""
+    return [dict(file=f.path, sheet="" if f.fmt == "txt" else rec["sheet"], row=rec["row"], kind=rec["kind"],
+                 expected=rec["expected"]) for g in grids for rec in g.found]
+
+
+def write_registry(files: list[RegistryFile], out: Path, rng: np.random.Generator, as_of: dt.date,
+                   workers: int | None = None) -> list[dict]:
+    """Write every registry file; return the defect records in file order.
+
+    ``workers``: processes rendering the sheets (default: the CPUs available, at most 4, when the
+    registry has at least ``PARALLEL_MIN_ROWS`` rows, else 1). The files are the same either way.
+    """
+    if workers is None:
+        n_rows = sum(len(p.rows) for f in files for p in f.plans)
+        workers = min(4, _cpus()) if n_rows >= PARALLEL_MIN_ROWS else 1
+    records: list[dict] = []
+    jobs = []
+    for f in files:
+        if f.fmt == "csv":
+            records += write_csv(f.plans[0], out)
+            continue
+        grids = build_grids(f, rng, as_of)
+        records += _records(f, grids)
+        (out / f.path).parent.mkdir(parents=True, exist_ok=True)
+        jobs.append((str(out / f.path), f.fmt, grids))
+    S.render_all(jobs, workers)
+    return records
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def shape_counts(files: list[RegistryFile]) -> dict:
+    """How many files of each shape (for the manifest)."""
+    fmt = pd.Series([f.fmt for f in files], dtype=object).value_counts().to_dict()
+    return {
+        "files_by_format": {k: int(v) for k, v in sorted(fmt.items())},
+        "township_workbook_sheets": sum(len(f.plans) for f in files if f.fmt == "township"),
+        "two_row_header_files": sum(bool(f.two_row) for f in files),
+        "merged_place_files": sum(bool(f.merged_places) for f in files),
+    }
+
 
 
 def write_csv(plan: FilePlan, out: Path, encoding: str = "gb18030") -> list[dict]:
@@ -260,22 +333,34 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
     if path.suffix == ".csv":
         df.to_csv(path, index=False, encoding="utf-8-sig")
         return
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    # Column by column with one type decision per column instead of pandas row iteration; in_memory
+    # (no temporary files) is faster than constant_memory at these sizes (city scale: <= 70k rows).
+    wb = xlsxwriter.Workbook(str(path), {"in_memory": True})
     ws = wb.add_worksheet("Sheet1")
     datef = wb.add_format({"num_format": "yyyy-mm-dd"})
     ws.write_row(0, 0, list(df.columns))
-    for i, row in enumerate(df.itertuples(index=False), start=1):
-        for j, v in enumerate(row):
-            if isinstance(v, dt.date):
-                ws.write_datetime(i, j, dt.datetime(v.year, v.month, v.day), datef)
+    write_s, write_n = ws.write_string, ws.write_number
+    epoch = dt.date(1899, 12, 30).toordinal()  # Excel's serial day 0 for dates after 1900-02-28
+    for j, c in enumerate(df.columns):
+        vals = df[c].tolist()
+        if df[c].dtype.kind in "iuf":
+            for i, v in enumerate(vals, start=1):
+                write_n(i, j, float(v))
+            continue
+        for i, v in enumerate(vals, start=1):
+            if isinstance(v, dt.date):  # what write_datetime writes: the serial with a date format
+                write_n(i, j, float(v.toordinal() - epoch), datef)
             elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
-                ws.write_number(i, j, float(v))
+                write_n(i, j, float(v))
             elif v is not None and v != "":
-                ws.write_string(i, j, str(v))
+                write_s(i, j, str(v))
     wb.close()
 
 
-def write_boundaries(city, out: Path) -> None:
+def write_boundaries(city, out: Path) -> dict:
+    """Small and city scales: the land office's shapes (see :mod:`.boundaries`); province: one GeoPackage."""
+    if city.scale != "province":
+        return B.write(city, out)
     v = city.villages
     g = v[["code", "name", "township_code", "township_name", "county_code", "county_name", "city_name",
            "geometry"]].rename(columns={"code": "区划代码", "name": "名称", "township_code": "乡镇代码",
@@ -284,6 +369,8 @@ def write_boundaries(city, out: Path) -> None:
     g = g.set_crs("EPSG:4490", allow_override=True)
     (out / "boundaries").mkdir(parents=True, exist_ok=True)
     g.to_file(out / "boundaries" / "villages.gpkg", layer="villages", driver="GPKG")
+    return {"villages": {"path": "boundaries/villages.gpkg", "crs": "EPSG:4490", "code_field": "区划代码",
+                         "name_field": "名称", "features": len(v)}}
 
 
 def write_defects(records: list[dict], out: Path) -> None:

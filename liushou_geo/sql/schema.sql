@@ -12,7 +12,30 @@ CREATE TABLE IF NOT EXISTS units (
     lat         DOUBLE,
     area_km2    DOUBLE,
     geom        GEOMETRY,           -- EPSG:4326
-    geom_web    VARCHAR             -- simplified, rounded polygon rings as JSON, for the browser
+    geom_web    VARCHAR,            -- simplified, rounded polygon rings as JSON, for the browser
+    name_source VARCHAR             -- layer | village_layer | code_table | registry | placeholder
+);
+
+-- Every boundary layer's features as read (any level); units are built from
+-- all of them together, so a township layer sent later adds to the villages.
+CREATE TABLE IF NOT EXISTS boundary_features (
+    file_id       VARCHAR NOT NULL,
+    path          VARCHAR NOT NULL,
+    level         VARCHAR NOT NULL,
+    code          VARCHAR NOT NULL,
+    name          VARCHAR,
+    township_name VARCHAR,
+    county_name   VARCHAR,
+    geom          GEOMETRY           -- EPSG:4326
+);
+
+-- Official names from a division code table (统计用区划代码), and names agreed
+-- by the registry's own 乡镇/县 columns where no better source had one.
+CREATE TABLE IF NOT EXISTS division_names (
+    code    VARCHAR NOT NULL,
+    name    VARCHAR NOT NULL,
+    source  VARCHAR NOT NULL,        -- code_table | registry
+    file_id VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS ingested_files (
@@ -22,7 +45,8 @@ CREATE TABLE IF NOT EXISTS ingested_files (
     rows_read      INTEGER NOT NULL,
     rows_loaded    INTEGER NOT NULL,
     rows_set_aside INTEGER NOT NULL,
-    ingested_at    TIMESTAMP NOT NULL
+    ingested_at    TIMESTAMP NOT NULL,
+    rows_duplicate INTEGER DEFAULT 0    -- exact copies of a row above, counted once
 );
 
 CREATE TABLE IF NOT EXISTS set_aside (

@@ -1,0 +1,139 @@
+"""The registry's row rules (留守儿童信息台帐), for a table of any size.
+
+Each row is loaded into ``registry_rows`` or set aside with the first rule it
+breaks: ID (Excel-rounded, missing, format, birth date, check digit), name,
+birth date (readable, agreeing with the ID), as-of date (present, not in the
+future, after the birth), sex (男/女, agreeing with the ID), age under the
+limit, village (by code or names), contact card yes/no, pairing date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+from .gazetteer import Gazetteer
+from .headers import HEADER_LABELS
+from .privacy import IdHasher
+from .rules import (Rule, cell, dates, duplicate_of, duplicate_rule, id_columns, id_rules, map_unique, parse_rule,
+                    shown_values, split, text_expr, yes_no)
+from .settings import Settings
+
+_SCHOOL_RE = re.compile(r"(学校|小学|中学|幼儿园|完小|教学点|学院|学校分校)$")
+TEXT_FIELDS = [
+    "school", "grade", "class", "head_teacher", "status", "father_name", "father_work", "father_phone",
+    "mother_name", "mother_work", "mother_phone", "guardian_name", "guardian_relation", "guardian_phone",
+    "guardian_address", "family_numbers", "helper", "helper_unit",
+]
+SENSITIVE_FIELDS = ["personality", "hobbies", "medical"]
+REGISTRY_SCHEMA = {
+    "row_no": pl.Int64, "source_kind": pl.String, "reporting_unit": pl.String, "as_of": pl.Date,
+    "child_key": pl.String, "id_masked": pl.String, "name": pl.String, "sex": pl.String, "birth": pl.Date,
+    "village_code": pl.String, "contact_card": pl.Boolean, "pair_date": pl.Date,
+    **{k: pl.String for k in TEXT_FIELDS}, **{k: pl.String for k in SENSITIVE_FIELDS},
+}
+_RESOLVED = pl.Struct({"code": pl.String, "reason": pl.String, "column": pl.String, "message": pl.String})
+
+
+@dataclass
+class RowContext:
+    settings: Settings
+    gazetteer: Gazetteer
+    hasher: IdHasher
+    file_as_of: dt.date | None     # the file's most common 填报日期, for rows that leave it blank
+    default_unit: str               # the reporting unit when 填报单位 is blank (from the file name)
+    today: dt.date
+
+
+def source_kind(reporting_unit: str) -> str:
+    """'school' for a school's extract, else 'village' (a village or community committee)."""
+    return "school" if _SCHOOL_RE.search(reporting_unit or "") else "village"
+
+
+def file_as_of(table) -> dt.date | None:
+    """The most common readable 填报日期 in a table (ties: the first seen)."""
+    d = dates(table.frame.select(cell(table, "as_of").alias("v"))["v"], "d")
+    df = d.with_row_index("i").drop_nulls("d")
+    if not df.height:
+        return None
+    top = df.group_by("d").agg(n=pl.len(), i=pl.col("i").min()).sort(["n", "i"], descending=[True, False])
+    return top["d"][0]
+
+
+def _label(key: str) -> str:
+    return HEADER_LABELS.get(key, key)
+
+
+def resolve_villages(t: pl.DataFrame, gazetteer: Gazetteer, what: str = "村（社区）") -> pl.DataFrame:
+    """Columns village_code / village_reason / village_column / village_message from the
+    code, county, township and village columns (one lookup per distinct combination)."""
+    def one(s):
+        r = gazetteer.resolve(s["code"], s["county"], s["township"], s["village"], what)
+        return {"code": r.code, "reason": r.reason, "column": r.column, "message": r.message}
+
+    s = map_unique(t.select(pl.struct("code", "county", "township", "village").alias("s"))["s"], one, _RESOLVED)
+    return pl.DataFrame({"village_code": s.struct.field("code"), "village_reason": s.struct.field("reason"),
+                         "village_column": s.struct.field("column"), "village_message": s.struct.field("message")})
+
+
+def check(table, ctx: RowContext) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(records in REGISTRY_SCHEMA, set-aside rows) for one registry table."""
+    f = table.frame
+    get = lambda key: f.select(cell(table, key).alias("v"))["v"]  # noqa: E731
+    t = f.select(
+        "row_no", name=text_expr(cell(table, "name")), sex=text_expr(cell(table, "sex")),
+        code=text_expr(cell(table, "code")), county=text_expr(cell(table, "county")),
+        township=text_expr(cell(table, "township")), village=text_expr(cell(table, "village")),
+        unit=text_expr(cell(table, "reporting_unit")),
+        **{k: text_expr(cell(table, k)) for k in TEXT_FIELDS},
+        **{k: (text_expr(cell(table, k)) if ctx.settings.load_sensitive_free_text else pl.lit(None, pl.String))
+           for k in SENSITIVE_FIELDS},
+    )
+    unit = t["unit"].fill_null(ctx.default_unit)
+    t = pl.concat([
+        t.with_columns(unit=unit, source_kind=map_unique(unit, source_kind, pl.String),
+                       dup_of=duplicate_of(table), sex_shown=shown_values(t["sex"])),
+        id_columns(get("id_number"), ctx.hasher),
+        dates(get("birth"), "birth_cell"), dates(get("as_of"), "as_of_cell"), dates(get("pair_date"), "pair_date"),
+        yes_no(get("contact_card"), "card"),
+    ], how="horizontal")
+    t = t.with_columns(as_of=pl.col("as_of_cell").fill_null(ctx.file_as_of) if ctx.file_as_of else pl.col("as_of_cell"),
+                       birth=pl.coalesce("birth_cell", "id_birth"))
+    # Month and day come as Int8: widen before month * 100 overflows.
+    md = lambda c: pl.col(c).dt.month().cast(pl.Int32) * 100 + pl.col(c).dt.day().cast(pl.Int32)  # noqa: E731
+    t = t.with_columns(age=(pl.col("as_of").dt.year().cast(pl.Int32) - pl.col("birth").dt.year().cast(pl.Int32)
+                            - (md("as_of") < md("birth")).cast(pl.Int32)))
+    t = pl.concat([t, resolve_villages(t, ctx.gazetteer)], how="horizontal")
+
+    birth, as_of, limit = _label("birth"), _label("as_of"), ctx.settings.age_limit
+    fmt = lambda c: pl.col(c).dt.to_string("%Y-%m-%d")  # noqa: E731
+    rules = [
+        duplicate_rule(),
+        *id_rules(_label("id_number")),
+        Rule("missing_name", _label("name"), pl.col("name").is_null(), "姓名为空。请补填儿童姓名"),
+        parse_rule("birth_cell", birth),
+        Rule("birth_mismatch", birth, pl.col("birth_cell") != pl.col("id_birth"),
+             pl.lit(f"{birth} ") + fmt("birth_cell") + " 与身份证号中的 " + fmt("id_birth") + " 不一致。请核对后改正其一"),
+        parse_rule("as_of_cell", as_of),
+        Rule("missing_as_of", as_of, pl.col("as_of").is_null(), "填报日期为空，无法计算年龄。请补填填报日期"),
+        Rule("future_date", as_of, pl.col("as_of") > ctx.today, pl.lit(f"{as_of} ") + fmt("as_of") + " 晚于今天。请改正"),
+        Rule("future_date", birth, pl.col("birth") > pl.col("as_of"),
+             pl.lit(f"{birth} ") + fmt("birth") + " 晚于填报日期 " + fmt("as_of") + "。请核对出生日期"),
+        Rule("bad_sex", _label("sex"), pl.col("sex").is_not_null() & ~pl.col("sex").is_in(["男", "女"]),
+             "性别“" + pl.col("sex_shown") + "”应填“男”或“女”"),
+        Rule("sex_mismatch", _label("sex"), pl.col("sex").is_not_null() & (pl.col("sex") != pl.col("id_sex")),
+             "性别“" + pl.col("sex") + "”与身份证号（" + pl.col("id_sex") + "）不一致。请核对后改正"),
+        Rule("over_age_limit", birth, pl.col("age") >= limit,
+             "截至填报日期 " + fmt("as_of") + " 已满 " + pl.col("age").cast(pl.String)
+             + f" 周岁，超过 {limit} 周岁的统计范围。请从台帐中移出"),
+        Rule(pl.col("village_reason"), pl.col("village_column"), pl.col("village_reason").is_not_null(),
+             pl.col("village_message")),
+        parse_rule("card", _label("contact_card"), "bad_yes_no"),
+        parse_rule("pair_date", _label("pair_date")),
+    ]
+    ok, aside = split(t, rules)
+    records = ok.with_columns(reporting_unit="unit", contact_card="card", sex=pl.coalesce("sex", "id_sex"))
+    return records.select([pl.col(c).cast(d) for c, d in REGISTRY_SCHEMA.items()]), aside
