@@ -16,7 +16,7 @@ import shapely
 from .cleaning import parse_float, parse_int
 from .gazetteer import Gazetteer
 from .registry_rules import resolve_villages
-from .rules import Rule, cell, dates, duplicate_of, duplicate_rule, id_columns, id_rules, parse_rule, parsed, split, \
+from .rules import Rule, cell, column, dates, duplicate_of, duplicate_rule, id_columns, id_rules, parse_rule, parsed, split, \
     text_expr, yes_no
 
 ROOM_STATUSES = ("在用", "在建", "停用")
@@ -28,7 +28,7 @@ def _base(table, **extra) -> pl.DataFrame:
 
 
 def _raw(table, key: str) -> pl.Series:
-    return table.frame.select(cell(table, key).alias("v"))["v"]
+    return column(table, key)
 
 
 def _place(t: pl.DataFrame, table, gazetteer: Gazetteer, unit_key: str) -> pl.DataFrame:

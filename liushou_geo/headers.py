@@ -92,7 +92,7 @@ KIND_SIGNATURES: dict[str, set[str]] = {
 REQUIRED: dict[str, list[tuple[str, ...]]] = {
     "registry": [("name",), ("id_number",), ("village", "code")],
     "rooms": [("host",), ("room_status",)],
-    "terminals": [("unit_name",), ("terminals",), ("village", "code")],
+    "terminals": [("unit_name",), ("terminals",), ("village", "code", "township")],
     "attendance": [("id_number",), ("trained_on",)],
     "contacts": [("id_number",), ("contact_date",), ("mode",)],
     "legal_cases": [("case_no",), ("id_number",), ("eligible",), ("aided",)],

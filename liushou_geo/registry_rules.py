@@ -18,7 +18,7 @@ import polars as pl
 from .gazetteer import Gazetteer
 from .headers import HEADER_LABELS
 from .privacy import IdHasher
-from .rules import (Rule, cell, dates, duplicate_of, duplicate_rule, id_columns, id_rules, map_unique, parse_rule,
+from .rules import (Rule, cell, column, dates, duplicate_of, duplicate_rule, id_columns, id_rules, map_unique, parse_rule,
                     shown_values, split, text_expr, yes_no)
 from .settings import Settings
 
@@ -55,7 +55,7 @@ def source_kind(reporting_unit: str) -> str:
 
 def file_as_of(table) -> dt.date | None:
     """The most common readable 填报日期 in a table (ties: the first seen)."""
-    d = dates(table.frame.select(cell(table, "as_of").alias("v"))["v"], "d")
+    d = dates(column(table, "as_of"), "d")
     df = d.with_row_index("i").drop_nulls("d")
     if not df.height:
         return None
@@ -82,7 +82,7 @@ def resolve_villages(t: pl.DataFrame, gazetteer: Gazetteer, what: str = "村（�
 def check(table, ctx: RowContext) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(records in REGISTRY_SCHEMA, set-aside rows) for one registry table."""
     f = table.frame
-    get = lambda key: f.select(cell(table, key).alias("v"))["v"]  # noqa: E731
+    get = lambda key: column(table, key)  # noqa: E731
     t = f.select(
         "row_no", name=text_expr(cell(table, "name")), sex=text_expr(cell(table, "sex")),
         code=text_expr(cell(table, "code")), county=text_expr(cell(table, "county")),

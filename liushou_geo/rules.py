@@ -79,6 +79,11 @@ def cell(table, key: str) -> pl.Expr:
     return pl.col(f"c{i}")
 
 
+def column(table, key: str) -> pl.Series:
+    """A field's raw cells as a Series of the table's height (nulls when absent)."""
+    return table.frame.select("row_no", cell(table, key).alias("v"))["v"]
+
+
 def text_expr(e: pl.Expr) -> pl.Expr:
     """:func:`cleaning.text` for text cells: U+3000 as a space, trimmed, null when empty."""
     s = e.str.replace_all("\u3000", " ", literal=True).str.strip_chars(PY_WHITESPACE)
