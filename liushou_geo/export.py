@@ -145,7 +145,8 @@ def _face_of(path, weight: int = REGULAR) -> FontSource | None:
             for i, font in enumerate(holder.fonts if collection else [holder]):
                 name = font["name"]
                 if (FONT_FAMILY not in {name.getDebugName(16), name.getDebugName(1)}
-                        or font["OS/2"].usWeightClass != weight):
+                        or font["OS/2"].usWeightClass != weight
+                        or "fvar" in font):         # variable fonts (Fedora's default): not converted
                     continue
                 psname = name.getDebugName(6) or f"NotoSansCJKsc-{weight}"
                 head = font["head"]

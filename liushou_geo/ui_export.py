@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -69,14 +70,31 @@ def _pack_bytes(unit: str | None, which: str):
     return make
 
 
+@st.cache_resource(show_spinner=False)
+def _warm_font() -> threading.Thread:
+    """Prepare the export font once per process, in the background: on a fresh
+    machine its one-time conversion takes tens of seconds, which no page should
+    wait for (a click on a download button waits for it instead)."""
+    def run():
+        try:
+            export.ensure_cjk_font()
+        except export.ExportError:
+            pass                # said on the page when a button is drawn
+    t = threading.Thread(target=run, name="font-warmup", daemon=True)
+    t.start()
+    return t
+
+
 def export_buttons(kind: str, area_county: str | None, area_township: str | None, target: str | None) -> None:
     """Download buttons: the map in view as PNG (1920×1080) and PDF (A4), and
     the briefing pack (PDF and Excel) of the city or the county in view."""
-    try:
-        export.ensure_cjk_font()
-    except export.ExportError as e:
-        st.info(f"导出不可用：{e}")
-        return
+    if export.find_cjk_font() is None:
+        try:
+            export.ensure_cjk_font()          # raises the clear message
+        except export.ExportError as e:
+            st.info(f"导出不可用：{e}")
+            return
+    _warm_font()
     k = _kind(kind, target)
     unit = _unit(area_county, area_township)
     radius = _radius() if k == "rooms" else None
