@@ -26,8 +26,8 @@ class ReadError(ValueError):
 # Limits for an .xlsx, checked before the parser allocates anything.
 MAX_ROWS = 300_000
 MAX_COLS = 1_000
-MAX_CELLS = 30_000_000           # rows x columns of one sheet's grid
-MAX_UNZIPPED = 200 * 1024 * 1024  # all members together
+MAX_CELLS = 10_000_000           # rows x columns of one sheet's grid: a stray far cell costs seconds and GBs
+MAX_UNZIPPED = 600 * 1024 * 1024  # all members together (a 150k-row registry unzips to ~200 MB)
 MAX_RATIO = 100                  # compressed:uncompressed, for a member over RATIO_MIN_BYTES
 RATIO_MIN_BYTES = 10 * 1024 * 1024
 
@@ -87,9 +87,10 @@ def identify(path: Path, head: bytes | None = None) -> FileKind:
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         # An OOXML workbook with a password is an OLE2 container holding the
         # encrypted package: its directory names the stream in UTF-16.
-        if _ole_has_stream(path, "EncryptedPackage"):
+        streams = _ole_streams(path, ("EncryptedPackage", "WordDocument"))
+        if "EncryptedPackage" in streams:
             raise ReadError(MSG_ENCRYPTED)
-        if _ole_has_stream(path, "WordDocument"):
+        if "WordDocument" in streams:
             raise ReadError(MSG_WORD)
         return FileKind("xls")
     if head.startswith(b"PK"):
@@ -112,18 +113,21 @@ def identify(path: Path, head: bytes | None = None) -> FileKind:
     return FileKind("text", detect_encoding(head, final=len(head) < (1 << 16)))
 
 
-def _ole_has_stream(path: Path, name: str) -> bool:
+def _ole_streams(path: Path, names: tuple[str, ...]) -> set[str]:
+    """Which of these stream names an OLE2 file's directory holds."""
     # Directory entries hold names as UTF-16LE; cell text in BIFF8 never holds
     # these ASCII names in UTF-16 (it stores ASCII compressed), so a byte
     # search is exact enough and costs one pass over a small file.
-    pattern = name.encode("utf-16-le")
+    patterns = {n: n.encode("utf-16-le") for n in names}
+    keep = max(len(p) for p in patterns.values())
+    found = set()
     with path.open("rb") as f:
         tail = b""
         while block := f.read(1 << 22):
-            if pattern in tail + block:
-                return True
-            tail = block[-len(pattern):]
-    return False
+            window = tail + block
+            found |= {n for n, p in patterns.items() if p in window}
+            tail = block[-keep:]
+    return found
 
 
 def _zip_kind(path: Path) -> str:

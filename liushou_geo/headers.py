@@ -134,8 +134,12 @@ def canonical(header: object) -> str | None:
     not 投入资金(元). A flattened two-row header ``父亲情况/姓名`` is read as
     its group and sub-label (:func:`group_key`).
     """
-    # Header and head-row cells repeat across a city's hundreds of files.
-    return _canonical(header) if isinstance(header, str) else _canonical_uncached(header)
+    if isinstance(header, str):
+        if header.lstrip()[:1] not in _FIRST_CHARS and "/" not in header and "／" not in header:
+            return None             # a child's name, an ID, a date: no spelling starts so
+        # Header and head-row cells repeat across a city's hundreds of files.
+        return _canonical(header)
+    return _canonical_uncached(header)
 
 
 @lru_cache(maxsize=65536)

@@ -131,7 +131,7 @@ def find_header(head: list[list], merges=None) -> Header | None:
     return best
 
 
-_AS_OF_ABOVE = re.compile(r"填报日期\s*[:：]?\s*([0-9０-９]{4}\s*[-/.年]\s*[0-9０-９]{1,2}\s*[-/.月]\s*[0-9０-９]{1,2}\s*日?)")
+_AS_OF_ABOVE = re.compile(r"(?:填报|统计|截止)(?:日期|时间)\s*[:：]?\s*([0-9０-９]{4}\s*[-/.年]\s*[0-9０-９]{1,2}\s*[-/.月]\s*[0-9０-９]{1,2}\s*日?)")
 
 
 def _as_of_above(rows: list[list]) -> str | None:
@@ -274,7 +274,9 @@ def read_file(path: Path) -> ReadResult:
     """Every table of a file, and every sheet not read with why.
 
     Raises ReadError (message for the clerk) when the file as a whole cannot
-    be read: no table, a PDF, a truncated download, a password, a zip bomb.
+    be read: a PDF, a truncated download, a password, a zip bomb, a sheet
+    too large to read and nothing else readable. A file with no table is a
+    ReadResult without tables, its sheets skipped with why.
     """
     path = Path(path)
     kind = identify(path)

@@ -78,21 +78,56 @@ def cell_text(v) -> str | None:
     return str(v) or None
 
 
-def frame_from_rows(rows: list[list], row_nos: list[int] | None = None) -> pl.DataFrame:
-    """A raw frame from Python rows of cells (ragged rows are padded with blanks)."""
+def frame_from_rows(rows: list[list], row_nos=None, first_col: int = 0) -> pl.DataFrame:
+    """A raw frame from Python rows of cells (ragged rows are padded with blanks);
+    the first cell of each row is column ``first_col``, the columns left of it blank."""
     width = max((len(r) for r in rows), default=0)
     if any(len(r) != width for r in rows):
         rows = [list(r) + [None] * (width - len(r)) for r in rows]
     n = len(rows)
     row_no = pl.Series("row_no", row_nos if row_nos is not None else range(1, n + 1), dtype=pl.Int64)
-    if width == 0:
-        return row_no.to_frame()
-    names = [f"c{j}" for j in range(width)]
-    if n == 0:
-        return pl.DataFrame(schema={"row_no": pl.Int64, **{c: pl.String for c in names}})
+    names = [f"c{j}" for j in range(first_col + width)]
+    if n == 0 or width == 0:
+        return pl.DataFrame([row_no, *(pl.Series(c, [None] * n, dtype=pl.String) for c in names)])
     # One series of every cell, cut into rows: cheaper than a series per column.
     cells = pl.Series("v", [cell_text(v) for r in rows for v in r], dtype=pl.String).reshape((n, width))
-    return cells.arr.to_struct(fields=names).struct.unnest().insert_column(0, row_no)
+    frame = cells.arr.to_struct(fields=names[first_col:]).struct.unnest()
+    if first_col:
+        frame = frame.select(*(pl.lit(None, dtype=pl.String).alias(c) for c in names[:first_col]), pl.all())
+    return frame.insert_column(0, row_no)
+
+
+def _sheet_frame(sheet) -> pl.DataFrame:
+    """Every row of a calamine sheet from row 1 and column A (row numbers as in
+    the sheet), converted in chunks so that a large sheet never exists as
+    Python objects all at once."""
+    start, end = sheet.start, sheet.end
+    if start is None or end is None:
+        return frame_from_rows([])
+    parts, chunk = [], []
+    first_col = n = 0
+    for row in sheet.iter_rows():
+        if n == 0:
+            # python-calamine 0.9 yields rows from row 1 but cells from the first
+            # used column; tell either way from the lengths.
+            first_col = end[1] + 1 - len(row)
+        chunk.append(row)
+        n += 1
+        if len(chunk) == _CHUNK_ROWS:
+            parts.append(frame_from_rows(chunk, range(n - len(chunk) + 1, n + 1), first_col))
+            chunk = []
+    if chunk or not parts:
+        parts.append(frame_from_rows(chunk, range(n - len(chunk) + 1, n + 1), first_col))
+    frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
+    skipped = end[0] + 1 - n            # rows above the first used one, when not yielded
+    if skipped > 0:
+        blank = pl.DataFrame({"row_no": pl.Series(range(1, skipped + 1), dtype=pl.Int64),
+                              **{c: pl.Series([None] * skipped, dtype=pl.String) for c in frame.columns[1:]}})
+        frame = pl.concat([blank, frame.with_columns(pl.col("row_no") + skipped)], how="vertical")
+    return frame
+
+
+_CHUNK_ROWS = 16384
 
 
 # -- workbooks -------------------------------------------------------------------
@@ -129,7 +164,7 @@ def workbook_sheets(path: Path, file_type: str, refused: dict[str, str]) -> list
                 out.append(Refused(name, refused[name]))
                 continue
             if kinds.get(name, "WorkSheet").rsplit(".", 1)[-1] != "WorkSheet":
-                out.append(Refused(name, "图表工作表，没有数据"))
+                out.append(Refused(name, "图表或宏工作表，没有数据"))
                 continue
             try:
                 sheet = wb.get_sheet_by_name(name)
@@ -138,8 +173,7 @@ def workbook_sheets(path: Path, file_type: str, refused: dict[str, str]) -> list
                     # An .xls (whose size BIFF bounds) with a stray far cell: not worth a grid this size.
                     out.append(Refused(name, extent_message(end[0] + 1, end[1] + 1)))
                     continue
-                # skip_empty_area=False keeps row numbers equal to the sheet's own.
-                rows = sheet.to_python(skip_empty_area=False)
+                frame = _sheet_frame(sheet)
                 merges = getattr(sheet, "merged_cell_ranges", None)
             except Exception as exc:
                 err = _calamine_error(exc)
@@ -148,7 +182,7 @@ def workbook_sheets(path: Path, file_type: str, refused: dict[str, str]) -> list
                 out.append(Refused(name, "工作表无法读取（文件可能已损坏）。请在 Excel 中打开后另存为新文件再提交"))
                 continue
             merges = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in merges] if merges is not None else None
-            out.append(RawSheet(name, frame_from_rows(rows), merges))
+            out.append(RawSheet(name, frame, merges))
     return out
 
 
@@ -215,11 +249,11 @@ def text_head(path: Path, kind: FileKind) -> tuple[str, str]:
 def text_sheet(path: Path, kind: FileKind) -> RawSheet:
     """A delimited text file, read column-wise by polars whatever its size.
 
-    Row numbers are line numbers. Polars reads from the first row as wide as
-    the widest of the head (it takes the column count from its first line);
-    the title lines above it come from the csv module. When polars cannot give
-    one row per line (line breaks inside quoted cells, bare CRs), the csv
-    module reads the whole file and each row keeps the line it starts on.
+    Row numbers are the lines rows start on. Polars reads from the first row
+    as wide as the widest of the head (it takes the column count from its
+    first line); the title lines above it come from the csv module. When
+    polars cannot account for every line (bare CRs, unbalanced quotes), the
+    csv module reads the whole file.
     """
     data, enc = _decode_all(path.read_bytes(), kind.encoding)
     if b"\r" in data and b"\n" not in data:
@@ -242,8 +276,8 @@ def text_sheet(path: Path, kind: FileKind) -> RawSheet:
         pass
     width = max((len(r) for r in rows), default=1) or 1
     frame = None
-    if rows and data.count(b"\r") == data.count(b"\r\n"):  # bare CRs split lines differently in polars
-        k = next(i for i, r in enumerate(rows) if len(r) == width)
+    k = next((i for i, r in enumerate(rows) if len(r) == width), None)
+    if k is not None and data.count(b"\r") == data.count(b"\r\n"):  # bare CRs split lines differently
         offset = 0
         for _ in range(starts[k] - 1):
             offset = data.index(b"\n", offset) + 1
@@ -257,8 +291,8 @@ def text_sheet(path: Path, kind: FileKind) -> RawSheet:
 
 
 def _polars_body(body: bytes, delimiter: str, width: int, first_line: int) -> pl.DataFrame | None:
-    """The lines from ``first_line`` on, one row each, or None when polars cannot
-    give one row per line."""
+    """The rows from line ``first_line`` on, or None when polars' rows do not
+    account for every line."""
     n_lines = body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
     try:
         frame = pl.read_csv(body, has_header=False, separator=delimiter, quote_char='"',
@@ -266,11 +300,18 @@ def _polars_body(body: bytes, delimiter: str, width: int, first_line: int) -> pl
                             raise_if_empty=False)
     except Exception:  # polars' parse errors: the csv module reads it
         return None
+    row_no = pl.int_range(first_line, first_line + frame.height, dtype=pl.Int64)
     if frame.height != n_lines:
-        return None                      # quoted line breaks, or lines polars skipped
+        # Line breaks inside quoted cells (an address typed with Alt+Enter): a
+        # row starts on its index plus the breaks in the rows above it.
+        breaks = frame.select(pl.sum_horizontal(pl.col(c).str.count_matches("\n", literal=True).fill_null(0)
+                                                for c in frame.columns).cast(pl.Int64)).to_series()
+        if frame.height + breaks.sum() != n_lines:
+            return None                  # lines polars read otherwise: the csv module reads them
+        row_no = row_no + pl.lit(breaks.cum_sum() - breaks)
     # Blank means null, as for a spreadsheet's empty or spaces-only cell.
     return frame.select(
-        pl.int_range(first_line, first_line + frame.height, dtype=pl.Int64).alias("row_no"),
+        row_no.alias("row_no"),
         *[pl.when(pl.col(c).str.strip_chars().str.len_bytes() > 0).then(pl.col(c)).alias(c)
           for c in frame.columns])
 

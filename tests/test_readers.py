@@ -205,6 +205,28 @@ def test_password_protected_workbook_is_refused(tmp_path):
     assert "密码" in MSG_ENCRYPTED
 
 
+def test_other_formats_get_an_instruction(tmp_path):
+    cases = {
+        "a.xls": (b'<?xml version="1.0"?>\n<?mso-application progid="Excel.Sheet"?>\n<Workbook xmlns='
+                  b'"urn:schemas-microsoft-com:office:spreadsheet"></Workbook>', "这是 Excel 2003 XML 表格"),
+        "b.xls": (b"<html><body><p>\xe6\x97\xa0\xe6\x95\xb0\xe6\x8d\xae</p></body></html>", "这是一个网页文件，其中没有表格"),
+        "c.xlsx": (None, "这是 WPS/OpenOffice 的 ODS 表格"),
+        "d.xlsx": (b"\x1f\x8b\x08\x00" + bytes(20), "这是压缩包或图片"),
+    }
+    for name, (data, message) in cases.items():
+        p = tmp_path / name
+        if data is None:
+            with zipfile.ZipFile(p, "w") as z:
+                z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+                z.writestr("content.xml", "<office:document-content/>")
+        else:
+            p.write_bytes(data)
+        with pytest.raises(ReadError) as e:
+            read_file(p)
+        assert e.value.args[0].startswith(message), name
+        assert "请" in e.value.args[0]                      # says what to do
+
+
 def test_xls_named_xlsx_and_xlsx_named_xls_read_fine(tmp_path):
     rows = [HEADER, child(1), child(2), child(3)]
     xls = write_xls(tmp_path / "real.xls", rows)
@@ -257,6 +279,12 @@ def test_a_list_of_ids_is_no_table(tmp_path):
     assert r.tables == []
     assert r.skipped == [Skipped(None, "只有一列数据，没有表头（不是台帐表格）")]
     assert peek_kind(p) is None
+
+
+def test_a_text_file_of_blank_lines_is_no_table(tmp_path):
+    p = tmp_path / "a.csv"
+    p.write_bytes(b"\r\n\r\n  \r\n")
+    assert read_file(p).skipped == [Skipped(None, "文件没有内容")]
 
 
 def test_web_page_saved_as_xls_is_read(tmp_path):
@@ -401,6 +429,14 @@ def test_header_found_by_scoring_below_titles_and_notes(tmp_path):
         assert t.frame["row_no"].to_list() == [8, 10]
         assert col(t, "name") == ["儿童1", "儿童2"]
         assert t.labels[:3] == ["序号", "姓名", "性别"]
+
+
+def test_a_table_placed_away_from_a1(tmp_path):
+    rows = [[None] * 3 + r for r in [[], [], ["某村留守儿童信息台帐"], [], HEADER, child(1), child(2), ["合计", 2]]]
+    t = only_table(read_file(write_xlsx(tmp_path / "a.xlsx", {"S": [[]] * 2 + rows})))
+    assert t.header_row == 7 and t.frame["row_no"].to_list() == [8, 9]
+    assert t.columns["seq"] == 3 and col(t, "name") == ["儿童1", "儿童2"]
+    assert t.frame.columns[:4] == ["row_no", "c0", "c1", "c2"] and t.frame["c0"].null_count() == 2
 
 
 def test_columns_in_any_order_with_odd_spellings(tmp_path):
@@ -614,6 +650,12 @@ def test_quoted_line_breaks_keep_the_line_a_row_starts_on(tmp_path):
     t = only_table(read_file(p))
     assert t.frame["row_no"].to_list() == [3, 4, 6]
     assert col(t, "name") == ["儿童1", "儿童\n二", "儿童3"]
+    # A bare CR inside a cell: polars would split the line, so the csv module reads the file alike.
+    p.write_bytes(p.read_bytes().replace("儿童\n二".encode(), "儿童\r\n二".encode()).replace(
+        "儿童3".encode(), '"儿\r童3"'.encode()))
+    t2 = only_table(read_file(p))
+    assert t2.frame["row_no"].to_list() == [3, 4, 6]
+    assert col(t2, "name") == ["儿童1", "儿童\r\n二", "儿\r童3"]
 
 
 def test_semicolon_and_tab_delimiters(tmp_path):
