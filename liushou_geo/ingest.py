@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import hashlib
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -30,10 +28,11 @@ import pandas as pd
 import polars as pl
 
 from . import facility_rules, registry_rules
-from .boundaries import BOUNDARY_SUFFIXES, BoundaryError, read_boundary_layers
+from .boundaries import BoundaryError, read_boundary_layers
 from .cleaning import CellError, parse_date
 from .gazetteer import Gazetteer
 from .headers import KIND_LABELS, missing_required
+from .ingest_files import TABLE_SUFFIXES, FileReport, LazyTable, discover, is_boundary, sha256
 from .ingest_units import apply_registry_names, rebuild_units, registry_names, store_code_table, store_layer
 from .privacy import IdHasher
 from .readers import ReadError, Table, peek_kind, read_file
@@ -47,83 +46,11 @@ TABLE_OF_KIND = {
     "registry": "registry_rows", "rooms": "rooms", "terminals": "terminals",
     "attendance": "attendance", "contacts": "contacts", "legal_cases": "legal_cases",
 }
-TABLE_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".csv", ".txt", ".tsv"}
 LAZY_MIN_BYTES = 2_000_000      # text tables this big are read when their turn comes, one at a time
 FLUSH_ROWS = 200_000
 INGEST_MEMORY_LIMIT = "1.5GB"   # DuckDB's buffers during an ingest
 KIND_ORDER = ["division_codes", "registry", "rooms", "terminals", "attendance", "contacts", "legal_cases"]
 _NO_HEADER = "找不到可识别的表头（如“姓名”“身份证号”）。请确认表头在前几行、列名与模板一致"
-
-
-@dataclass
-class LazyTable:
-    """A large text table, only its kind known: read when its turn comes."""
-
-    path: Path
-    kind: str
-    sheet: str | None = None
-
-
-@dataclass
-class FileReport:
-    path: str
-    kind: str | None
-    status: str = "loaded"         # loaded | unchanged | error | unrecognised
-    rows_read: int = 0
-    rows_loaded: int = 0
-    rows_set_aside: int = 0
-    rows_duplicate: int = 0
-    reasons: Counter = field(default_factory=Counter)
-    message: str | None = None
-    sheets: list = field(default_factory=list)          # sheets read as tables
-    skipped_sheets: list = field(default_factory=list)  # [{"sheet", "reason"}]
-
-    def as_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("path", "kind", "status", "rows_read", "rows_loaded", "rows_set_aside",
-                                           "rows_duplicate")}
-        d["set_aside_by_reason"] = dict(sorted(self.reasons.items()))
-        if self.message:
-            d["message"] = self.message
-        if self.sheets and self.sheets != [None]:
-            d["sheets"] = self.sheets
-        if self.skipped_sheets:
-            d["skipped_sheets"] = self.skipped_sheets
-        return d
-
-
-def discover(paths: list[Path]) -> list[tuple[Path, Path]]:
-    """(file, root) for every candidate file under the given files and folders."""
-    wanted = BOUNDARY_SUFFIXES | TABLE_SUFFIXES
-    found = []
-    for p in paths:
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in wanted and not f.name.startswith(("~$", ".")):
-                    found.append((f, p))
-        elif p.is_file():
-            found.append((p, p.parent))
-        else:
-            raise FileNotFoundError(f"找不到文件或文件夹：{p}")
-    # The generator's own manifest and ground truth are not inputs.
-    return [(f, r) for f, r in found if f.name not in ("manifest.json", "defects.csv")]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _is_boundary(path: Path) -> bool:
-    s = path.suffix.lower()
-    if s in (".gpkg", ".shp", ".geojson"):
-        return True
-    if s == ".json":
-        head = path.read_bytes()[:2000]
-        return b'"FeatureCollection"' in head or b'"Feature"' in head
-    return False
 
 
 class Ingest:
@@ -150,7 +77,7 @@ class Ingest:
 
     def run(self, paths: list[Path]) -> dict:
         files = discover(paths)
-        boundary_files = [(f, r) for f, r in files if _is_boundary(f)]
+        boundary_files = [(f, r) for f, r in files if is_boundary(f)]
         table_files = [(f, r) for f, r in files if f.suffix.lower() in TABLE_SUFFIXES]
         # DuckDB may hold up to 80 % of the machine's memory in its buffers; it
         # spills to disk beyond this limit instead (the province's 4 GB budget).
@@ -243,7 +170,7 @@ class Ingest:
 
     def _read(self, f: Path, root: Path) -> list[tuple[str, Table | LazyTable, str]]:
         rel = self._rel(f, root)
-        file_id = _sha256(f)
+        file_id = sha256(f)
         if self._already(file_id):
             self.reports.append(FileReport(path=rel, kind=None, status="unchanged"))
             return []
@@ -303,7 +230,7 @@ class Ingest:
     def _ingest_boundaries(self, f: Path, root: Path) -> bool:
         """Read one boundary layer into the store; True when it changed anything."""
         rel = self._rel(f, root)
-        file_id = _sha256(f)
+        file_id = sha256(f)
         if self._already(file_id):
             self.reports.append(FileReport(path=rel, kind="boundaries", status="unchanged"))
             return False
