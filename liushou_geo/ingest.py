@@ -74,6 +74,7 @@ class Ingest:
         self._failed_boundaries: list[str] = []
         self._multi_sheet: dict[str, bool] = {}       # files with a registry sheet per village
         self._skipped: dict[str, list] = {}           # sheets of a file read as no table, with why
+        self._path_of: dict[str, str] = {}            # file_id -> path, for the reports
 
     def run(self, paths: list[Path]) -> dict:
         files = discover(paths)
@@ -304,6 +305,7 @@ class Ingest:
         rep.rows_loaded = 0 if records is None else records.height
         self._replace_previous(rel, kind, file_id)
         self._run_files.add(file_id)
+        self._path_of[file_id] = rel
         if records is not None and records.height:
             extra = [pl.lit(file_id).alias("file_id")]
             if kind == "registry":
@@ -377,6 +379,7 @@ class Ingest:
         this_run = pd.DataFrame({"file_id": sorted(self._run_files)})
         self.con.register("new_extracts", extracts)
         self.con.register("this_run", this_run)
+        self._report_replaced(rows)
         self.con.execute("""DELETE FROM registry_rows r USING new_extracts n
                             WHERE r.reporting_unit = n.reporting_unit AND r.unit_scope = n.unit_scope
                               AND r.as_of = n.as_of::DATE
@@ -384,6 +387,24 @@ class Ingest:
         self.con.unregister("new_extracts")
         self.con.unregister("this_run")
         return rows
+
+    def _report_replaced(self, rows: pl.DataFrame) -> None:
+        """Say in each file's report which earlier extracts it replaces, rows before → after
+        (a small file replacing a big extract must not pass unnoticed)."""
+        before = self.con.execute("""SELECT r.reporting_unit, r.unit_scope, r.as_of, count(*) FROM registry_rows r
+                                     JOIN new_extracts n ON r.reporting_unit = n.reporting_unit
+                                      AND r.unit_scope = n.unit_scope AND r.as_of = n.as_of::DATE
+                                     WHERE r.file_id NOT IN (SELECT file_id FROM this_run) GROUP BY ALL""").fetchall()
+        if not before:
+            return
+        after = {(u, s, d, f): n for u, s, d, f, n in
+                 rows.group_by("reporting_unit", "unit_scope", "as_of", "file_id").len().iter_rows()}
+        by_path = {r.path: r for r in self.reports}
+        for (u, s, d, f), n in sorted(after.items(), key=lambda kv: str(kv[0])):
+            old = next((m for uu, ss, dd, m in before if (uu, ss, dd) == (u, s, d)), None)
+            rep = by_path.get(self._path_of.get(f))
+            if old is not None and rep is not None:
+                rep.replaced.append({"unit": u, "as_of": d.isoformat(), "rows_before": old, "rows_after": n})
 
     def _insert(self, table_name: str, records: pl.DataFrame) -> None:
         if not records.height:
@@ -412,6 +433,9 @@ class Ingest:
             "files_total": len(self.reports),
             "files_with_errors": sum(r.status in ("error", "unrecognised") for r in self.reports),
             "files_unchanged": sum(r.status == "unchanged" for r in self.reports),
+            # Extracts replaced by one less than half their size: the upload asks before applying these.
+            "shrinking_replacements": [{"path": r.path, **x} for r in self.reports for x in r.replaced
+                                       if x["rows_after"] * 2 < x["rows_before"]],
             "children": children,
             "files": [r.as_dict() for r in self.reports],
         }

@@ -35,6 +35,8 @@ class FileReport:
     message: str | None = None
     sheets: list = field(default_factory=list)          # sheets read as tables
     skipped_sheets: list = field(default_factory=list)  # [{"sheet", "reason"}]
+    # Earlier extracts this file replaced: {"unit", "as_of", "rows_before", "rows_after"}
+    replaced: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("path", "kind", "status", "rows_read", "rows_loaded", "rows_set_aside",
@@ -46,6 +48,8 @@ class FileReport:
             d["sheets"] = self.sheets
         if self.skipped_sheets:
             d["skipped_sheets"] = self.skipped_sheets
+        if self.replaced:
+            d["replaced"] = self.replaced
         return d
 
 

@@ -260,3 +260,33 @@ def test_a_failed_boundary_file_is_named_in_every_table_it_stops(tmp_path, setti
     assert files["boundaries/村级界线.geojson"]["status"] == "error"
     assert "村级界线.geojson" in files["台帐.xlsx"]["message"]
     assert "还没有村（社区）边界" not in files["台帐.xlsx"]["message"]
+
+
+def test_a_small_file_replacing_an_extract_is_reported(tmp_path, settings):
+    """Same 填报单位 and 填报日期 in a new file: the unit's extract is replaced, and the
+    report says so, rows before → after, listing it among the shrinking ones."""
+    folder = tmp_path / "in"
+    write_boundaries(folder)
+
+    def extract(path: Path, seqs) -> None:
+        wb = xlsxwriter.Workbook(str(path))
+        ws = wb.add_worksheet()
+        ws.write_row(0, 0, FLAT)
+        write_rows(ws, 1, FLAT, [kid("439901001202", s) for s in seqs])
+        wb.close()
+
+    extract(folder / "张庄村_6月.xlsx", range(1, 18))
+    con = connect(tmp_path / "t.duckdb")
+    try:
+        first = ingest(con, [folder], settings, today=TODAY)
+        assert first["shrinking_replacements"] == [] and first["children"] == 17
+        second_dir = tmp_path / "again"
+        second_dir.mkdir()
+        extract(second_dir / "张庄村_补报.xlsx", [40])
+        second = ingest(con, [second_dir], settings, today=TODAY)
+        f = next(f for f in second["files"] if f["path"] == "张庄村_补报.xlsx")
+        assert f["replaced"] == [{"unit": "张庄村委会", "as_of": "2026-06-30", "rows_before": 17, "rows_after": 1}]
+        assert second["shrinking_replacements"] == [{"path": "张庄村_补报.xlsx", **f["replaced"][0]}]
+        assert second["children"] == 1
+    finally:
+        con.close()
