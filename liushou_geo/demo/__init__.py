@@ -98,12 +98,15 @@ def write_city(city: DemoCity, out_dir: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     boundaries = writers.write_boundaries(city, out)
+    fac, srv = out / "facilities", out / "services"
     shapes = None
     if city.scale == "province":
         n_files, n_rows = _write_province_registry(city, out)
         n_extracts = n_files
         records = []
-        ext = ".csv"
+        for df, path in [(city.rooms, fac / "活动室.csv"), (city.terminals, fac / "亲情电话与信箱.csv"),
+                         (city.attendance, srv / "家长学校培训记录.csv"), (city.cases, srv / "法律援助案件.csv")]:
+            writers.write_table(df, path)
     else:
         rng = np.random.default_rng([city.seed, 3])
         plans = writers.registry_plans(city, rng)
@@ -111,19 +114,17 @@ def write_city(city: DemoCity, out_dir: Path) -> dict:
         D.inject(rng, plans, city.defect_rate, city.as_of, taken)
         # File shapes come from a stream of their own, so the extracts and defects above stay as they were.
         files = writers.arrange(plans, city.scale, np.random.default_rng([city.seed, 4]))
-        records = writers.write_registry(files, out, rng, city.as_of)
+        tables = [writers.table_job(df, path) for df, path in [
+            (city.rooms, fac / "活动室.xlsx"), (city.terminals, fac / "亲情电话与信箱.xlsx"),
+            (city.attendance, srv / "家长学校培训记录.xlsx"), (city.cases, srv / "法律援助案件.xlsx")]]
+        # Registry and table workbooks are rendered together (in worker processes at city scale).
+        records = writers.write_registry(files, out, rng, city.as_of, extra_jobs=tables)
         n_files, n_extracts, n_rows = len(files), len(plans), sum(len(p.rows) for p in plans)
         shapes = writers.shape_counts(files)
-        ext = ".xlsx"
     city.defects = records
     writers.write_defects(records, out)
-    fac, srv = out / "facilities", out / "services"
-    writers.write_table(city.rooms, fac / f"活动室{ext}")
-    writers.write_table(city.terminals, fac / f"亲情电话与信箱{ext}")
-    writers.write_table(city.attendance, srv / f"家长学校培训记录{ext}")
     if city.contacts is not None:
         writers.write_table(city.contacts, srv / "代理家长帮扶记录.csv")
-    writers.write_table(city.cases, srv / f"法律援助案件{ext}")
     kinds = pd.Series([r["kind"] for r in records], dtype=object).value_counts().to_dict()
     manifest = {
         "seed": city.seed, "scale": city.scale, "as_of": city.as_of.isoformat(),

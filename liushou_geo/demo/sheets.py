@@ -3,7 +3,8 @@
 A :class:`Grid` is one sheet: rows of cell values (``None`` empty, ``str``, ``int``/``float``,
 ``datetime.date``) plus merged ranges whose value sits in the top-left cell. Building the grid
 decides everything (layout, header variant, date style, row order, merges) and records the
-1-based sheet row of every injected defect; the renderers only write cells.
+1-based sheet row of every injected defect; the renderers only write cells, so rendering can be
+shared with helper processes (:func:`render_all`) without changing a byte of what is written.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -254,53 +256,106 @@ def render_files(jobs: list[tuple[str, str, list[Grid]]]) -> int:
     return len(jobs)
 
 
-def render_pickled(path: str) -> None:
-    """Worker process entry: render the batch pickled at ``path``."""
-    with open(path, "rb") as f:
-        render_files(pickle.load(f))
+_BATCHES_PER_WORKER = 8  # small batches, claimed one at a time: a busy core just claims fewer
+_END = "END"  # written once every batch is in the queue
+
+
+def _claim(folder: str, name: str) -> str | None:
+    """Take a batch file for this process (an atomic rename: only one claimant succeeds)."""
+    mine = os.path.join(folder, f"{name}.{os.getpid()}")
+    try:
+        os.rename(os.path.join(folder, name), mine)
+        return mine
+    except FileNotFoundError:
+        return None
+
+
+def render_queue(folder: str) -> None:
+    """Worker process entry: claim and render pickled batches from ``folder`` until none is left.
+
+    Also stops when the queue folder is gone or the parent process has died (never orphaned).
+    """
+    parent = os.getppid()
+    while True:
+        try:
+            names = sorted(n for n in os.listdir(folder) if n.endswith(".pickle"))
+        except FileNotFoundError:
+            return
+        ended = os.path.exists(os.path.join(folder, _END))
+        if not names:
+            if ended or os.getppid() != parent:
+                return
+            time.sleep(0.02)
+            continue
+        for name in names:
+            mine = _claim(folder, name)
+            if mine:
+                with open(mine, "rb") as f:
+                    render_files(pickle.load(f))
 
 
 def render_all(jobs: list[tuple[str, str, list[Grid]]], workers: int = 1) -> None:
-    """Render every job; with ``workers`` > 1, ``workers - 1`` fresh Python processes take a share each.
+    """Render every job; with ``workers`` > 1, ``workers - 1`` fresh Python processes help.
 
-    The shares are balanced by cell count and handed over as pickles in a temporary directory. Plain
-    subprocesses (``python -c``), not multiprocessing: nothing is forked from a process that has
-    thread pools running, and the caller's main module is never re-imported.
+    The jobs are cut into batches of about equal cell count, pickled into a queue folder, and claimed
+    one at a time by this process and the helpers, so a helper on a busy core simply takes fewer.
+    Plain subprocesses (``python -c``), not multiprocessing: nothing is forked from a process with
+    running thread pools and the caller's main module is never re-imported. The files are the same
+    whichever process writes them.
     """
     if workers <= 1 or len(jobs) < 2 * workers:
         render_files(jobs)
         return
-    shares: list[list] = [[] for _ in range(workers)]
-    load = [0] * workers
-    for job in sorted(jobs, key=lambda j: -sum(len(r) for g in j[2] for r in g.rows)):
-        k = load.index(min(load))
-        shares[k].append(job)
-        load[k] += sum(len(r) for g in job[2] for r in g.rows)
+    size = [sum(len(r) for g in job[2] for r in g.rows) for job in jobs]
+    target = sum(size) / (workers * _BATCHES_PER_WORKER)
+    batches: list[list] = [[]]
+    filled = 0
+    for job, n in zip(jobs, size):
+        if filled >= target:
+            batches.append([])
+            filled = 0
+        batches[-1].append(job)
+        filled += n
     import liushou_geo
 
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.abspath(liushou_geo.__file__)))
     env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    code = "import sys; from liushou_geo.demo.sheets import render_pickled; render_pickled(sys.argv[1])"
+    code = "import sys; from liushou_geo.demo.sheets import render_queue; render_queue(sys.argv[1])"
     with tempfile.TemporaryDirectory(prefix="liushou_demo_render_") as tmp:
+        queue = os.path.join(tmp, "queue")
+        os.mkdir(queue)
+        names = [f"{k:05d}.pickle" for k in range(len(batches))]
         procs = []
-        for k, share in enumerate(shares[1:]):
-            jobs_path, log_path = os.path.join(tmp, f"jobs{k}.pickle"), os.path.join(tmp, f"log{k}.txt")
-            with open(jobs_path, "wb") as f:
-                pickle.dump(share, f, protocol=pickle.HIGHEST_PROTOCOL)
-            with open(log_path, "wb") as log:
-                procs.append((subprocess.Popen([sys.executable, "-c", code, jobs_path], env=env,
-                                               stdout=subprocess.DEVNULL, stderr=log), log_path))
         try:
-            render_files(shares[0])
+            for k, (name, batch) in enumerate(zip(names, batches)):
+                part = os.path.join(tmp, name)
+                with open(part, "wb") as f:
+                    pickle.dump(batch, f, protocol=pickle.HIGHEST_PROTOCOL)
+                os.rename(part, os.path.join(queue, name))  # appears in the queue complete
+                if k == 0:
+                    for w in range(workers - 1):
+                        log = open(os.path.join(tmp, f"worker{w}.log"), "wb")
+                        procs.append((subprocess.Popen([sys.executable, "-c", code, queue], env=env,
+                                                       stdout=subprocess.DEVNULL, stderr=log), log))
+            open(os.path.join(queue, _END), "w").close()
+            for name, batch in zip(names, batches):
+                if _claim(queue, name):
+                    render_files(batch)  # from memory: no unpickling here
         finally:
+            open(os.path.join(queue, _END), "a").close()
             failed = []
-            for proc, log_path in procs:
-                if proc.wait() != 0:
-                    with open(log_path, encoding="utf-8", errors="replace") as log:
-                        failed.append(log.read()[-3000:])
+            for proc, log in procs:
+                code_ = proc.wait()
+                log.close()
+                if code_ != 0:
+                    with open(log.name, encoding="utf-8", errors="replace") as f:
+                        failed.append(f.read()[-3000:])
         if failed:
             raise RuntimeError("a sheet-rendering worker process failed:\n" + failed[0])
+
+
+_EXCEL_EPOCH = dt.date(1899, 12, 30).toordinal()  # serial day 0 for dates after 1900-02-28
 
 
 def render_xlsx(wb, fmts: XlsxFormats, g: Grid) -> None:
@@ -316,8 +371,8 @@ def render_xlsx(wb, fmts: XlsxFormats, g: Grid) -> None:
                 row[c] = None
     for c, w in g.widths.items():
         ws.set_column(c, c, w)
-    write_s, write_n, write_d, datef = ws.write_string, ws.write_number, ws.write_datetime, fmts.date
-    date_t = dt.date
+    write_s, write_n, datef = ws.write_string, ws.write_number, fmts.date
+    date_t, epoch = dt.date, _EXCEL_EPOCH
     for r, row in enumerate(rows):
         for c, v in enumerate(row):
             if v is None:
@@ -325,8 +380,8 @@ def render_xlsx(wb, fmts: XlsxFormats, g: Grid) -> None:
             t = type(v)
             if t is str:
                 write_s(r, c, v)
-            elif t is date_t:
-                write_d(r, c, v, datef)
+            elif t is date_t:  # what write_datetime writes, without its per-cell conversion
+                write_n(r, c, float(v.toordinal() - epoch), datef)
             else:
                 write_n(r, c, v)
 

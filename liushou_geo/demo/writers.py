@@ -1,4 +1,24 @@
-"""Write a DemoCity as the files a city hands over (REGISTRY_FORMAT.md), with defects."""
+"""Write a DemoCity as the files a city hands over (REGISTRY_FORMAT.md), with defects.
+
+Registry extracts are planned one per reporting unit (:func:`registry_plans`), defects are injected
+into the plans, then :func:`arrange` gives each extract a file shape real clerks send (small and city
+scales; a random stream of its own, so the rows and defects do not depend on it):
+
+===========================================================  =====================================
+``registry/villages/<县区>/<乡镇>/<村>留守儿童信息台帐.xlsx``     one committee (most)
+``registry/villages/<县区>/<乡镇>/<村>留守儿童信息台帐.xls``      one committee, legacy BIFF8 (~10 %)
+``registry/villages/<县区>/<乡镇>/<村>留守儿童信息台帐.txt``      one committee, Excel "Unicode 文本"
+``registry/villages/<县区>/<乡镇>/<乡镇>留守儿童信息台帐.xlsx``   1 (small) or 2 (city) townships: one
+                                                             sheet per committee + 填表说明 + 汇总
+``registry/schools/<县区>/<学校>留守儿童信息台帐.xlsx``          one school
+``registry/城关区留守儿童信息台帐.csv``                          the district's committees, GB18030
+===========================================================  =====================================
+
+Two-row headers with merged groups (父亲情况 …) on ~20 % of the workbooks, county / township /
+village names in vertically merged cells on ~15 % of the .xlsx. ``defects.csv`` gives the file,
+sheet (blank for .csv / .txt) and 1-based row of every defect as written. Boundaries: see
+:mod:`.boundaries`.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xlsxwriter
 
 from . import boundaries as B
 from . import defects as D
@@ -257,15 +276,29 @@ def _records(f: RegistryFile, grids: list) -> list[dict]:
 
 
 def write_registry(files: list[RegistryFile], out: Path, rng: np.random.Generator, as_of: dt.date,
-                   workers: int | None = None) -> list[dict]:
-    """Write every registry file; return the defect records in file order.
+                   workers: int | None = None, extra_jobs=()) -> list[dict]:
+    """Write every registry file (and ``extra_jobs``, e.g. :func:`table_job`); return the defect
+    records in file order.
 
-    ``workers``: processes rendering the sheets (default: the CPUs available, at most 4, when the
-    registry has at least ``PARALLEL_MIN_ROWS`` rows, else 1). The files are the same either way.
+    ``workers``: processes rendering the sheets (default: ``LIUSHOU_DEMO_WORKERS`` if set, else the
+    CPUs available, at most 4, when the registry has at least ``PARALLEL_MIN_ROWS`` rows, else 1).
+    The files are the same either way.
     """
     if workers is None:
         n_rows = sum(len(p.rows) for f in files for p in f.plans)
-        workers = min(4, _cpus()) if n_rows >= PARALLEL_MIN_ROWS else 1
+        env = os.environ.get("LIUSHOU_DEMO_WORKERS", "").strip()
+        workers = int(env) if env.isdigit() else min(4, _cpus()) if n_rows >= PARALLEL_MIN_ROWS else 1
+    records, jobs = registry_jobs(files, out, rng, as_of)
+    S.render_all(jobs + list(extra_jobs), workers)
+    return records
+
+
+def registry_jobs(files: list[RegistryFile], out: Path, rng: np.random.Generator,
+                  as_of: dt.date) -> tuple[list[dict], list]:
+    """Write the CSV, build every other file's sheets (in order: this draws from ``rng``).
+
+    Returns the defect records in file order and the render jobs for :func:`sheets.render_all`.
+    """
     records: list[dict] = []
     jobs = []
     for f in files:
@@ -276,8 +309,7 @@ def write_registry(files: list[RegistryFile], out: Path, rng: np.random.Generato
         records += _records(f, grids)
         (out / f.path).parent.mkdir(parents=True, exist_ok=True)
         jobs.append((str(out / f.path), f.fmt, grids))
-    S.render_all(jobs, workers)
-    return records
+    return records, jobs
 
 
 def _cpus() -> int:
@@ -333,28 +365,39 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
     if path.suffix == ".csv":
         df.to_csv(path, index=False, encoding="utf-8-sig")
         return
-    # Column by column with one type decision per column instead of pandas row iteration; in_memory
-    # (no temporary files) is faster than constant_memory at these sizes (city scale: <= 70k rows).
-    wb = xlsxwriter.Workbook(str(path), {"in_memory": True})
-    ws = wb.add_worksheet("Sheet1")
-    datef = wb.add_format({"num_format": "yyyy-mm-dd"})
-    ws.write_row(0, 0, list(df.columns))
-    write_s, write_n = ws.write_string, ws.write_number
-    epoch = dt.date(1899, 12, 30).toordinal()  # Excel's serial day 0 for dates after 1900-02-28
-    for j, c in enumerate(df.columns):
+    S.render_file(str(path), "xlsx", [table_grid(df)])
+
+
+def table_grid(df: pd.DataFrame) -> S.Grid:
+    """A plain table as one sheet ``Sheet1``: header on row 1; numbers as numbers, dates as dates.
+
+    Built column by column (no pandas row iteration); blank strings and None stay empty cells.
+    """
+    header = [str(c) for c in df.columns]
+    cols = []
+    for c in df.columns:
         vals = df[c].tolist()
         if df[c].dtype.kind in "iuf":
-            for i, v in enumerate(vals, start=1):
-                write_n(i, j, float(v))
+            cols.append([float(v) for v in vals])
             continue
-        for i, v in enumerate(vals, start=1):
-            if isinstance(v, dt.date):  # what write_datetime writes: the serial with a date format
-                write_n(i, j, float(v.toordinal() - epoch), datef)
+        out = []
+        for v in vals:
+            if isinstance(v, dt.date):
+                out.append(dt.date(v.year, v.month, v.day))
             elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
-                write_n(i, j, float(v))
-            elif v is not None and v != "":
-                write_s(i, j, str(v))
-    wb.close()
+                out.append(float(v))
+            elif v is None or v == "":
+                out.append(None)
+            else:
+                out.append(str(v))
+        cols.append(out)
+    return S.Grid("Sheet1", [header] + [list(r) for r in zip(*cols)])
+
+
+def table_job(df: pd.DataFrame, path: Path) -> tuple[str, str, list]:
+    """A render job for :func:`sheets.render_all` writing ``df`` as :func:`write_table` does (.xlsx)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return (str(path), "xlsx", [table_grid(df)])
 
 
 def write_boundaries(city, out: Path) -> dict:
