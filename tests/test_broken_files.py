@@ -788,7 +788,7 @@ def _(d, city):
                                     encoding="utf-8")
     (d / "空文件.xlsx").write_bytes(b"")
     registry_xlsx(d / F1, [child(city.v, 1), child(city.v, 2)])
-    return {"坏文件.xlsx": F(0, 0, "error"), "网页导出.xls": F(0, 0, "error"), "空文件.xlsx": F(0, 0, "error"),
+    return {"坏文件.xlsx": F(0, 0, "error"), "网页导出.xls": F(0, 0, "unrecognised"), "空文件.xlsx": F(0, 0, "error"),
             F1: F(2, 2)}
 
 

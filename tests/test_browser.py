@@ -242,13 +242,16 @@ def hostile_server(small_city_dir, tmp_path_factory, settings):
 
     src = tmp_path_factory.mktemp("hostile")
     shutil.copytree(small_city_dir, src / "city")
-    gpkg = src / "city" / "boundaries" / "villages.gpkg"
-    g = gpd.read_file(gpkg)
-    town = sorted(g["乡镇代码"])[0] if "乡镇代码" in g else sorted(g["区划代码"])[0][:9] + "000"
-    g.loc[g["区划代码"].str.startswith(town[:9]), "乡镇名称"] = HOSTILE
-    first = sorted(g.loc[g["区划代码"].str.startswith(town[:9]), "区划代码"])[0]
-    g.loc[g["区划代码"] == first, "名称"] = HOSTILE + "村"
-    g.to_file(gpkg, layer="villages", driver="GPKG")
+    towns_file = src / "city" / "boundaries" / "乡镇界线.geojson"
+    towns = gpd.read_file(towns_file)
+    town = sorted(towns["乡镇代码"])[0]
+    towns.loc[towns["乡镇代码"] == town, "乡镇名称"] = HOSTILE
+    towns.to_file(towns_file, driver="GeoJSON")
+    shp = src / "city" / "boundaries" / "村级界线.shp"
+    g = gpd.read_file(shp, encoding="GBK")
+    first = sorted(g.loc[g["QHDM"].str.startswith(town[:9]), "QHDM"])[0]
+    g.loc[g["QHDM"] == first, "QHMC"] = HOSTILE + "村"
+    g.to_file(shp, encoding="GBK")
     db = src / "hostile.duckdb"
     con = connect(db)
     ingest(con, [src / "city"], settings)

@@ -44,9 +44,9 @@ def _state(con) -> dict:
 
 def _modified_city(src: Path, out: Path) -> int:
     """New boundaries (10 villages fewer) and re-saved copies of the extracts; returns the extract count."""
-    g = gpd.read_file(src / "boundaries" / "villages.gpkg")
+    g = gpd.read_file(src / "boundaries" / "村级界线.shp", encoding="GBK")
     (out / "boundaries").mkdir(parents=True)
-    g.iloc[: len(g) - 10].to_file(out / "boundaries" / "villages.gpkg", driver="GPKG")
+    g.iloc[: len(g) - 10].to_file(out / "boundaries" / "村级界线.shp", encoding="GBK")
     extracts = 0
     for i in range(COPIES):
         dst = out / f"第{i + 1}批" / "registry"
