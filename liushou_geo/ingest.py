@@ -75,6 +75,7 @@ class Ingest:
         self._multi_sheet: dict[str, bool] = {}       # files with a registry sheet per village
         self._skipped: dict[str, list] = {}           # sheets of a file read as no table, with why
         self._path_of: dict[str, str] = {}            # file_id -> path, for the reports
+        self._loaded: dict[str, FileReport] = {}      # path -> its report, sheets adding up
 
     def run(self, paths: list[Path]) -> dict:
         files = discover(paths)
@@ -92,6 +93,7 @@ class Ingest:
     def _run(self, boundary_files, table_files) -> dict:
         self.con.execute("BEGIN TRANSACTION")
         try:
+            self._load_known_files()
             units_changed = False
             for f, root in boundary_files:
                 units_changed |= self._ingest_boundaries(f, root)
@@ -111,9 +113,16 @@ class Ingest:
             gazetteer = Gazetteer(self.con)
             locate = facility_rules.point_locator(self.con)
             schools_known = False
+            # The registry's tables from small files are checked together, as one
+            # frame: the rules cost the same for 1 table or 1,000 (no per-table overhead).
+            batch = [t for t in tables if t[1].kind == "registry" and isinstance(t[1], Table)]
+            if gazetteer and batch:
+                self.progress(len(table_files), total, "台帐")
+                self._ingest_registry(batch, gazetteer)
             for j, (rel, table, file_id) in enumerate(tables):
                 self.progress(len(table_files) + j * len(table_files) // max(len(tables), 1), total, rel)
-                if table.kind == "division_codes":
+                if table.kind == "division_codes" or (gazetteer and table.kind == "registry"
+                                                      and isinstance(table, Table)):
                     continue
                 if not gazetteer and table.kind in ("registry", "rooms", "terminals"):
                     self._fail(rel, table.kind, self._no_units_message())
@@ -125,11 +134,16 @@ class Ingest:
                         "GROUP BY ALL").fetchall())
                     schools_known = True
                 if isinstance(table, LazyTable):
-                    for t in self._materialise(rel, table):
-                        self._ingest_table(rel, t, file_id, gazetteer, locate)
+                    read = self._materialise(rel, table)
+                    if table.kind == "registry":
+                        self._ingest_registry([(rel, t, file_id) for t in read], gazetteer)
+                    else:
+                        for t in read:
+                            self._ingest_table(rel, t, file_id, gazetteer, locate)
                     continue
                 self._ingest_table(rel, table, file_id, gazetteer, locate)
             self._flush()
+            self._write_file_records()
             run(self.con, "build_children")
             # The kept target counts no longer match the data: forget them in
             # this transaction, so a failure below can never leave stale ones.
@@ -161,8 +175,17 @@ class Ingest:
         except ValueError:
             return f.name
 
+    def _load_known_files(self) -> None:
+        """The files already in the store, looked up in memory (a query per file adds up)."""
+        self._known: dict[tuple[str, str], set[str]] = {}
+        self._known_ids: set[str] = set()
+        for fid, path, kind in self.con.execute("SELECT file_id, path, kind FROM ingested_files").fetchall():
+            self._known.setdefault((path, kind), set()).add(fid)
+            self._known_ids.add(fid)
+        self._file_records: dict[str, tuple] = {}
+
     def _already(self, file_id: str) -> bool:
-        return bool(self.con.execute("SELECT 1 FROM ingested_files WHERE file_id = ?", [file_id]).fetchone())
+        return file_id in self._known_ids
 
     def _fail(self, rel: str, kind: str | None, message: str, status: str = "error", skipped=()) -> None:
         log.error("%s: %s", rel, message)
@@ -204,10 +227,9 @@ class Ingest:
 
     def _replace_previous(self, rel: str, kind: str, file_id: str) -> None:
         """A new version of a file (same path, same kind) replaces the old version's rows."""
-        old = [r[0] for r in self.con.execute(
-            "SELECT file_id FROM ingested_files WHERE path = ? AND kind = ? AND file_id <> ?",
-            [rel, kind, file_id]).fetchall()]
-        for fid in old:
+        old = self._known.get((rel, kind), set()) - {file_id}
+        for fid in sorted(old):
+            self._known[(rel, kind)].discard(fid)
             if kind in TABLE_OF_KIND:
                 self.con.execute(f"DELETE FROM {TABLE_OF_KIND[kind]} WHERE file_id = ?", [fid])  # allow-listed name
             if kind == "division_codes":
@@ -216,10 +238,16 @@ class Ingest:
             self.con.execute("DELETE FROM ingested_files WHERE file_id = ?", [fid])
 
     def _record_file(self, file_id: str, rel: str, rep: FileReport) -> None:
-        self.con.execute(
-            "INSERT OR REPLACE INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [file_id, rel, rep.kind, rep.rows_read, rep.rows_loaded, rep.rows_set_aside, dt.datetime.now(),
-             rep.rows_duplicate])
+        """Remember a file's counts; written with the others by :meth:`_write_file_records`."""
+        self._file_records[file_id] = (rel, rep)
+        self._known.setdefault((rel, rep.kind), set()).add(file_id)
+
+    def _write_file_records(self) -> None:
+        now = dt.datetime.now()
+        rows = [(fid, rel, rep.kind, rep.rows_read, rep.rows_loaded, rep.rows_set_aside, now, rep.rows_duplicate)
+                for fid, (rel, rep) in self._file_records.items()]
+        if rows:
+            self.con.executemany("INSERT OR REPLACE INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def _store_set_aside(self, file_id: str, rel: str, sheet, rows: list[tuple]) -> None:
         if rows:
@@ -274,28 +302,58 @@ class Ingest:
 
     def _check(self, table: Table, rel: str, gazetteer: Gazetteer, locate) -> tuple[pl.DataFrame, pl.DataFrame]:
         kind = table.kind
-        if kind == "registry":
-            return registry_rules.check(table, self._registry_context(table, rel, gazetteer))
         if kind == "rooms":
             return facility_rules.rooms(table, gazetteer, locate)
         if kind == "terminals":
             return facility_rules.terminals(table, gazetteer)
         return getattr(facility_rules, kind)(table, self.hasher)
 
+    def _missing_columns(self, table: Table) -> tuple[str, list[tuple]] | None:
+        """(message, set-aside rows) when a table lacks a required column: one message for the file."""
+        missing = missing_required(table.kind, table.columns)
+        if not missing:
+            return None
+        labels = "、".join(missing)
+        sheet_note = f"（工作表“{table.sheet}”）" if table.sheet else ""
+        message = f"{KIND_LABELS[table.kind]}{sheet_note}缺少必填列：{labels}。请按模板补上该列后重新提交"
+        return message, [(r, labels, "missing_column", message) for r in table.frame["row_no"].to_list()]
+
+    def _ingest_registry(self, items: list[tuple[str, Table, str]], gazetteer: Gazetteer) -> None:
+        """Registry tables, checked together as one frame, then reported and buffered per table."""
+        ctx = registry_rules.RowContext(self.settings, gazetteer, self.hasher, self.today)
+        frames, checked = [], []
+        for rel, table, file_id in items:
+            missing = self._missing_columns(table)
+            if missing:
+                self._finish_table(rel, table, file_id, None, missing[1], missing[0])
+                continue
+            frames.append(registry_rules.normalise(table, len(checked), self._table_context(table, rel)))
+            checked.append((rel, table, file_id))
+        if not frames:
+            return
+        records, aside = registry_rules.check(pl.concat(frames, how="vertical_relaxed"), ctx)
+        del frames
+        by_table = records.partition_by("_t", as_dict=True, include_key=False)
+        aside_by_table = aside.partition_by("_t", as_dict=True, include_key=False) if aside.height else {}
+        for n, (rel, table, file_id) in enumerate(checked):
+            a = aside_by_table.get((n,))
+            self._finish_table(rel, table, file_id, by_table.get((n,), records.clear().drop("_t")),
+                               [] if a is None else list(a.iter_rows()))
+
     def _ingest_table(self, rel: str, table: Table, file_id: str, gazetteer: Gazetteer, locate) -> None:
+        missing = self._missing_columns(table)
+        if missing:
+            self._finish_table(rel, table, file_id, None, missing[1], missing[0])
+            return
+        records, aside = self._check(table, rel, gazetteer, locate)
+        self._finish_table(rel, table, file_id, records, list(aside.iter_rows()))
+
+    def _finish_table(self, rel: str, table: Table, file_id: str, records: pl.DataFrame | None, aside: list[tuple],
+                      message: str | None = None) -> None:
+        """Count a checked table into its file's report, buffer its rows, keep its set-aside rows."""
         kind = table.kind
         rep = FileReport(path=rel, kind=kind, rows_read=table.n_rows, sheets=[table.sheet],
-                         skipped_sheets=self._skipped.get(rel, []))
-        missing = missing_required(kind, table.columns)
-        if missing:
-            labels = "、".join(missing)
-            sheet_note = f"（工作表“{table.sheet}”）" if table.sheet else ""
-            rep.message = f"{KIND_LABELS[kind]}{sheet_note}缺少必填列：{labels}。请按模板补上该列后重新提交"
-            records = None
-            aside = [(r, labels, "missing_column", rep.message) for r in table.frame["row_no"].to_list()]
-        else:
-            records, aside_frame = self._check(table, rel, gazetteer, locate)
-            aside = list(aside_frame.iter_rows())
+                         skipped_sheets=self._skipped.get(rel, []), message=message)
         for _, _, reason, _ in aside:
             if reason == "duplicate_row":
                 rep.rows_duplicate += 1
@@ -319,31 +377,30 @@ class Ingest:
 
     def _merge_report(self, file_id: str, rel: str, rep: FileReport) -> None:
         """Several sheets of one file add up into one file report."""
-        for prev in self.reports:
-            if prev.path == rel and prev.status == "loaded" and prev.kind in (rep.kind, None):
-                prev.rows_read += rep.rows_read
-                prev.rows_loaded += rep.rows_loaded
-                prev.rows_set_aside += rep.rows_set_aside
-                prev.rows_duplicate += rep.rows_duplicate
-                prev.reasons.update(rep.reasons)
-                prev.sheets += rep.sheets
-                prev.message = prev.message or rep.message
-                self._record_file(file_id, rel, prev)
-                return
+        prev = self._loaded.get(rel)
+        if prev is not None and prev.kind in (rep.kind, None):
+            prev.rows_read += rep.rows_read
+            prev.rows_loaded += rep.rows_loaded
+            prev.rows_set_aside += rep.rows_set_aside
+            prev.rows_duplicate += rep.rows_duplicate
+            prev.reasons.update(rep.reasons)
+            prev.sheets += rep.sheets
+            prev.message = prev.message or rep.message
+            self._record_file(file_id, rel, prev)
+            return
         self.reports.append(rep)
+        self._loaded[rel] = rep
         self._record_file(file_id, rel, rep)
 
-    def _registry_context(self, table: Table, rel: str, gazetteer: Gazetteer) -> registry_rules.RowContext:
+    def _table_context(self, table: Table, rel: str) -> registry_rules.TableContext:
         stem = re.sub(r"留守儿童.*$", "", Path(rel).stem) or Path(rel).stem
         if self._multi_sheet.get(rel) and table.sheet:
             stem = f"{stem}·{table.sheet}"     # one workbook, a sheet per village: each sheet its own unit
-        as_of = registry_rules.file_as_of(table)
-        if as_of is None and table.as_of_hint:
-            try:
-                as_of = parse_date(table.as_of_hint)
-            except CellError:
-                as_of = None
-        return registry_rules.RowContext(self.settings, gazetteer, self.hasher, as_of, stem, self.today)
+        try:
+            hint = parse_date(table.as_of_hint) if table.as_of_hint else None
+        except CellError:
+            hint = None
+        return registry_rules.TableContext(stem, hint)
 
     def _flush(self) -> None:
         """Write the buffered rows, the registry's superseded extracts removed first."""

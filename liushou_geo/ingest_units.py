@@ -44,8 +44,6 @@ def store_layer(con: duckdb.DuckDBPyConnection, layer: BoundaryLayer, file_id: s
 def store_code_table(con: duckdb.DuckDBPyConnection, table, file_id: str, rel: str) -> tuple[int, list[tuple]]:
     """Official names from a division code table: (rows loaded, set-aside rows)."""
     t = table.frame.select("row_no", code=text_expr(cell(table, "code")), name=text_expr(cell(table, "div_name")))
-    con.execute("DELETE FROM division_names WHERE source = 'code_table' AND file_id IN "
-                "(SELECT file_id FROM ingested_files WHERE path = ?)", [rel])
     good, aside = [], []
     for row_no, code, name in t.iter_rows():
         if code and code.endswith(".0"):

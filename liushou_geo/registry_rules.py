@@ -18,8 +18,8 @@ import polars as pl
 from .gazetteer import Gazetteer
 from .headers import HEADER_LABELS
 from .privacy import IdHasher
-from .rules import (Rule, cell, column, dates, duplicate_of, duplicate_rule, id_columns, id_rules, map_unique, parse_rule,
-                    shown_values, split, text_expr, yes_no)
+from .rules import (PY_WHITESPACE, Rule, cell, dates, duplicate_rule, id_columns, id_rules, map_unique,
+                    parse_rule, shown_values, split, text_expr, yes_no)
 from .settings import Settings
 
 _SCHOOL_RE = re.compile(r"(学校|小学|中学|幼儿园|完小|教学点|学院|学校分校)$")
@@ -43,9 +43,17 @@ class RowContext:
     settings: Settings
     gazetteer: Gazetteer
     hasher: IdHasher
-    file_as_of: dt.date | None     # the file's most common 填报日期, for rows that leave it blank
-    default_unit: str               # the reporting unit when 填报单位 is blank (from the file name)
     today: dt.date
+
+
+@dataclass
+class TableContext:
+    default_unit: str               # the reporting unit when 填报单位 is blank (from the file name)
+    as_of_hint: dt.date | None      # a 填报日期 written above the header, for tables without the column
+
+
+FIELDS = ["name", "sex", "id_number", "birth", "code", "county", "township", "village", "reporting_unit", "as_of",
+          "contact_card", "pair_date", *TEXT_FIELDS, *SENSITIVE_FIELDS]
 
 
 def source_kind(reporting_unit: str) -> str:
@@ -53,14 +61,29 @@ def source_kind(reporting_unit: str) -> str:
     return "school" if _SCHOOL_RE.search(reporting_unit or "") else "village"
 
 
-def file_as_of(table) -> dt.date | None:
-    """The most common readable 填报日期 in a table (ties: the first seen)."""
-    d = dates(column(table, "as_of"), "d")
-    df = d.with_row_index("i").drop_nulls("d")
-    if not df.height:
-        return None
-    top = df.group_by("d").agg(n=pl.len(), i=pl.col("i").min()).sort(["n", "i"], descending=[True, False])
-    return top["d"][0]
+def normalise(table, number: int, tctx: TableContext) -> pl.DataFrame:
+    """One table's rows under the registry's field names, with ``_t`` (its number in
+    a batch), ``_sig`` (the row's cells but 序号: identical rows are duplicates)
+    and its context; many tables are checked together as one frame."""
+    f = table.frame
+    seq = table.columns.get("seq")
+    cells = [c for c in f.columns if c.startswith("c") and c != f"c{seq}"]
+    sig = pl.concat_str([pl.col(c).str.strip_chars(PY_WHITESPACE).fill_null("") for c in cells], separator="\x1f") \
+        if cells else pl.lit("")
+    return f.select(pl.col("row_no").cast(pl.Int64), pl.lit(number, dtype=pl.Int32).alias("_t"), sig.alias("_sig"),
+                    *[cell(table, k).cast(pl.String).alias(k) for k in FIELDS],
+                    pl.lit(tctx.default_unit, dtype=pl.String).alias("_default_unit"),
+                    pl.lit(tctx.as_of_hint, dtype=pl.Date).alias("_hint"))
+
+
+def _table_as_of(f: pl.DataFrame, as_of_cell: pl.Series) -> pl.Series:
+    """Per row, its table's most common readable 填报日期 (ties: the first seen), else
+    the date written above the header: for rows that leave the column blank."""
+    d = pl.DataFrame({"_t": f["_t"], "d": as_of_cell}).with_row_index("i")
+    top = (d.drop_nulls("d").group_by("_t", "d").agg(n=pl.len(), i=pl.col("i").min())
+           .sort(["_t", "n", "i"], descending=[False, True, False]).unique("_t", keep="first").select("_t", "d"))
+    return (f.select("_t", "_hint").join(top, on="_t", how="left", maintain_order="left")
+            .select(pl.coalesce("d", "_hint"))["d"])
 
 
 def _label(key: str) -> str:
@@ -79,28 +102,29 @@ def resolve_villages(t: pl.DataFrame, gazetteer: Gazetteer, what: str = "村（�
                          "village_column": s.struct.field("column"), "village_message": s.struct.field("message")})
 
 
-def check(table, ctx: RowContext) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(records in REGISTRY_SCHEMA, set-aside rows) for one registry table."""
-    f = table.frame
-    get = lambda key: column(table, key)  # noqa: E731
+def check(f: pl.DataFrame, ctx: RowContext) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(records in REGISTRY_SCHEMA plus ``_t``, set-aside rows plus ``_t``) for a frame of
+    :func:`normalise` d tables (one table or many: the same rules, column-wise)."""
+    get = lambda key: f[key]  # noqa: E731
     t = f.select(
-        "row_no", name=text_expr(cell(table, "name")), sex=text_expr(cell(table, "sex")),
-        code=text_expr(cell(table, "code")), county=text_expr(cell(table, "county")),
-        township=text_expr(cell(table, "township")), village=text_expr(cell(table, "village")),
-        unit=text_expr(cell(table, "reporting_unit")),
-        **{k: text_expr(cell(table, k)) for k in TEXT_FIELDS},
-        **{k: (text_expr(cell(table, k)) if ctx.settings.load_sensitive_free_text else pl.lit(None, pl.String))
+        "row_no", "_t", name=text_expr(pl.col("name")), sex=text_expr(pl.col("sex")),
+        code=text_expr(pl.col("code")), county=text_expr(pl.col("county")),
+        township=text_expr(pl.col("township")), village=text_expr(pl.col("village")),
+        unit=pl.coalesce(text_expr(pl.col("reporting_unit")), pl.col("_default_unit")),
+        **{k: text_expr(pl.col(k)) for k in TEXT_FIELDS},
+        **{k: (text_expr(pl.col(k)) if ctx.settings.load_sensitive_free_text else pl.lit(None, pl.String))
            for k in SENSITIVE_FIELDS},
     )
-    unit = t["unit"].fill_null(ctx.default_unit)
+    first = f.select(pl.col("row_no").min().over("_t", "_sig"))["row_no"]
+    dup_of = first.zip_with(first != f["row_no"], pl.Series([None] * f.height, dtype=pl.Int64))
     t = pl.concat([
-        t.with_columns(unit=unit, source_kind=map_unique(unit, source_kind, pl.String),
-                       dup_of=duplicate_of(table), sex_shown=shown_values(t["sex"])),
+        t.with_columns(source_kind=map_unique(t["unit"], source_kind, pl.String), dup_of=dup_of,
+                       sex_shown=shown_values(t["sex"])),
         id_columns(get("id_number"), ctx.hasher),
         dates(get("birth"), "birth_cell"), dates(get("as_of"), "as_of_cell"), dates(get("pair_date"), "pair_date"),
         yes_no(get("contact_card"), "card"),
     ], how="horizontal")
-    t = t.with_columns(as_of=pl.col("as_of_cell").fill_null(ctx.file_as_of) if ctx.file_as_of else pl.col("as_of_cell"),
+    t = t.with_columns(as_of=pl.coalesce(pl.col("as_of_cell"), _table_as_of(f, t["as_of_cell"])),
                        birth=pl.coalesce("birth_cell", "id_birth"))
     # Month and day come as Int8: widen before month * 100 overflows.
     md = lambda c: pl.col(c).dt.month().cast(pl.Int32) * 100 + pl.col(c).dt.day().cast(pl.Int32)  # noqa: E731
@@ -136,4 +160,4 @@ def check(table, ctx: RowContext) -> tuple[pl.DataFrame, pl.DataFrame]:
     ]
     ok, aside = split(t, rules)
     records = ok.with_columns(reporting_unit="unit", contact_card="card", sex=pl.coalesce("sex", "id_sex"))
-    return records.select([pl.col(c).cast(d) for c, d in REGISTRY_SCHEMA.items()]), aside
+    return records.select("_t", *[pl.col(c).cast(d) for c, d in REGISTRY_SCHEMA.items()]), aside

@@ -64,7 +64,8 @@ def split(t: pl.DataFrame, rules: list[Rule]) -> tuple[pl.DataFrame, pl.DataFram
         chains[name] = expr.otherwise(pl.lit(None, dtype=pl.String))
     t = t.with_columns(**chains)
     bad = pl.col("_reason").is_not_null()
-    aside = t.filter(bad).select(pl.col("row_no").cast(pl.Int64), column_name="_column", reason="_reason",
+    keep = ["_t"] if "_t" in t.columns else []      # a batch of tables: which table the row is from
+    aside = t.filter(bad).select(*keep, pl.col("row_no").cast(pl.Int64), column_name="_column", reason="_reason",
                                  message="_message")
     return t.filter(~bad).drop("_reason", "_column", "_message"), aside
 
