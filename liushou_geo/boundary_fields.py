@@ -108,9 +108,13 @@ def _suffix_share(values: pd.Series, level: str) -> float:
 
 
 def _own_name_ok(values: pd.Series) -> bool:
-    """A column of the layer's own names: text, mostly distinct."""
+    """A column of the layer's own names: text, mostly distinct — or, in a big
+    layer, many distinct names (a province's 30,000 villages repeat 新村, 朝阳社区…)."""
     v = _texty(values)
-    return v is not None and (len(v) < 4 or v.nunique() / len(v) >= 0.3)
+    if v is None:
+        return False
+    n = v.nunique()
+    return len(v) < 4 or n / len(v) >= 0.3 or (n >= 50 and n / len(v) >= 0.05)
 
 
 def find_name_column(df: pd.DataFrame, level: str, exclude: set[str]) -> str | None:
@@ -163,10 +167,13 @@ def find_parent_name_column(df: pd.DataFrame, codes: pd.Series, parent: str, exc
         if v is None:
             continue
         consistency, distinct = _parent_fit(texts[col], keys)
-        suffix = _suffix_share(v, parent)
-        if consistency < 0.9 or (n_parents >= 2 and distinct < 0.5):
+        if consistency < 0.9:
             continue
-        if suffix >= 0.6 or (col in named and n_parents >= 3 and distinct >= 0.8):
+        # Named so: not one value for all (a province repeats 朝阳街道 across cities,
+        # so names need not be distinct); found by content: distinct, with suffixes.
+        if col in named and (n_parents < 3 or distinct >= 0.1):
+            return col
+        if _suffix_share(v, parent) >= 0.6 and (n_parents < 2 or distinct >= 0.5):
             return col
     return None
 

@@ -384,3 +384,24 @@ def test_zhuzhou_shapefile_without_cpg(zhuzhou_layers, tmp_path):
     lay = read_boundary_file(tmp_path / "村级界线.shp")
     assert lay.encoding == "GBK"
     assert list(lay.features["name"]) == list(zhuzhou_layers[0].features["name"])
+
+
+def test_big_layer_with_repeated_names(tmp_path):
+    """A province's layer: 600 villages sharing 12 names, townships named 朝阳街道 in
+    every county — the named columns still are the name columns (found by header)."""
+    rows = []
+    for c in range(4):                     # counties 430102..430105
+        for t in range(1, 16):             # 15 townships each, 3 names repeated across counties
+            for v in range(1, 11):         # 10 villages each
+                code = f"4301{c + 2:02d}{t:03d}{v:03d}"
+                x, y = 112 + c * 0.5 + t * 0.02, 28 + v * 0.01
+                rows.append({"区划代码": code, "名称": ["朝阳社区", "新村", "东风村"][v % 3] if v < 10 else f"特{c}{t}村",
+                             "乡镇名称": ["朝阳街道", "城关镇", "新华乡"][t % 3] + ("" if t < 4 else str(t)),
+                             "县区名称": ["河西区", "河东区", "城南区", "北山县"][c],
+                             "geometry": shapely.box(x, y, x + 0.01, y + 0.01)})
+    gpd.GeoDataFrame(rows, crs=4490).to_file(tmp_path / "v.gpkg", driver="GPKG")
+    layer = read_boundary_file(tmp_path / "v.gpkg")
+    assert (layer.name_column, layer.township_name_column, layer.county_name_column) == ("名称", "乡镇名称", "县区名称")
+    units = build_units([layer], "示范市")
+    assert _by_code(units, "county")["430102000000"] == ("河西区", "village_layer")
+    assert _by_code(units, "township")["430102001000"] == ("城关镇", "village_layer")
