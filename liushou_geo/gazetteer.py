@@ -27,6 +27,7 @@ class Resolved:
     reason: str | None = None
     column: str | None = None
     message: str | None = None
+    candidates: tuple[str, ...] = ()     # the villages an ambiguous name may mean
 
 
 class Gazetteer:
@@ -115,7 +116,8 @@ class Gazetteer:
         if len(found) > 1:
             listed = "、".join(self.labels[c] for c in sorted(found)[:5])
             return Resolved(None, "ambiguous_village", HEADER_LABELS["village"],
-                            f"“{village}”对应多个{what}：{listed}。请填写乡镇名称或12位区划代码加以区分")
+                            f"“{village}”对应多个{what}：{listed}。请填写乡镇名称或12位区划代码加以区分",
+                            tuple(sorted(found)))
         if code:
             return Resolved(None, "unknown_village_code", HEADER_LABELS["code"],
                             f"区划代码“{code}”不在边界数据的村（社区）中，名称“{village or ''}”也对不上。请核对区划代码")

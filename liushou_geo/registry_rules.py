@@ -35,7 +35,11 @@ REGISTRY_SCHEMA = {
     "village_code": pl.String, "contact_card": pl.Boolean, "pair_date": pl.Date,
     **{k: pl.String for k in TEXT_FIELDS}, **{k: pl.String for k in SENSITIVE_FIELDS},
 }
-_RESOLVED = pl.Struct({"code": pl.String, "reason": pl.String, "column": pl.String, "message": pl.String})
+_RESOLVED = pl.Struct({"code": pl.String, "reason": pl.String, "column": pl.String, "message": pl.String,
+                       "candidates": pl.List(pl.String)})
+# A table whose placed rows lie (nearly) all in one county or city settles an
+# ambiguous name there: a city's file naming 大同镇大同社区 means its own.
+_AREA_SHARE = 0.9
 
 
 @dataclass
@@ -95,11 +99,45 @@ def resolve_villages(t: pl.DataFrame, gazetteer: Gazetteer, what: str = "村（�
     code, county, township and village columns (one lookup per distinct combination)."""
     def one(s):
         r = gazetteer.resolve(s["code"], s["county"], s["township"], s["village"], what)
-        return {"code": r.code, "reason": r.reason, "column": r.column, "message": r.message}
+        return {"code": r.code, "reason": r.reason, "column": r.column, "message": r.message,
+                "candidates": list(r.candidates)}
 
     s = map_unique(t.select(pl.struct("code", "county", "township", "village").alias("s"))["s"], one, _RESOLVED)
     return pl.DataFrame({"village_code": s.struct.field("code"), "village_reason": s.struct.field("reason"),
-                         "village_column": s.struct.field("column"), "village_message": s.struct.field("message")})
+                         "village_column": s.struct.field("column"), "village_message": s.struct.field("message"),
+                         "village_candidates": s.struct.field("candidates")})
+
+
+def settle_by_area(t: pl.DataFrame) -> pl.DataFrame:
+    """Ambiguous names settled by the table's own area: the county (else city) where
+    at least 90 % of its placed rows lie, when exactly one candidate is there."""
+    amb = t.filter(pl.col("village_reason") == "ambiguous_village")
+    if not amb.height:
+        return t
+    placed = t.filter(pl.col("village_code").is_not_null())
+    areas: dict[int, list[str]] = {}
+    for n in (6, 4):
+        top = (placed.group_by("_t", p=pl.col("village_code").str.slice(0, n)).len()
+               .with_columns(share=pl.col("len") / pl.col("len").sum().over("_t"))
+               .filter(pl.col("share") >= _AREA_SHARE))
+        for table, p in top.select("_t", "p").iter_rows():
+            areas.setdefault(table, []).append(p)
+    settled = {}
+    for table, cands in amb.select("_t", "village_candidates").unique().iter_rows():
+        for p in areas.get(table, []):
+            keep = [c for c in cands if c.startswith(p)]
+            if len(keep) == 1:
+                settled[(table, tuple(cands))] = keep[0]
+                break
+    if not settled:
+        return t
+    key = pl.struct("_t", "village_candidates")
+    fix = map_unique(t.select(key.alias("k"))["k"],
+                     lambda k: settled.get((k["_t"], tuple(k["village_candidates"] or ()))), pl.String)
+    return t.with_columns(fix.alias("_settled")).with_columns(
+        village_code=pl.coalesce("village_code", "_settled"),
+        **{c: pl.when(pl.col("_settled").is_null()).then(pl.col(c)) for c in
+           ("village_reason", "village_column", "village_message")}).drop("_settled")
 
 
 def check(f: pl.DataFrame, ctx: RowContext) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -130,7 +168,7 @@ def check(f: pl.DataFrame, ctx: RowContext) -> tuple[pl.DataFrame, pl.DataFrame]
     md = lambda c: pl.col(c).dt.month().cast(pl.Int32) * 100 + pl.col(c).dt.day().cast(pl.Int32)  # noqa: E731
     t = t.with_columns(age=(pl.col("as_of").dt.year().cast(pl.Int32) - pl.col("birth").dt.year().cast(pl.Int32)
                             - (md("as_of") < md("birth")).cast(pl.Int32)))
-    t = pl.concat([t, resolve_villages(t, ctx.gazetteer)], how="horizontal")
+    t = settle_by_area(pl.concat([t, resolve_villages(t, ctx.gazetteer)], how="horizontal"))
 
     birth, as_of, limit = _label("birth"), _label("as_of"), ctx.settings.age_limit
     fmt = lambda c: pl.col(c).dt.to_string("%Y-%m-%d")  # noqa: E731

@@ -290,3 +290,22 @@ def test_a_small_file_replacing_an_extract_is_reported(tmp_path, settings):
         assert second["children"] == 1
     finally:
         con.close()
+
+
+def test_an_ambiguous_name_is_settled_by_the_files_own_area():
+    """Two 大同社区 in two cities; a table whose other rows all lie in city 4302
+    means its own — but not when its rows are spread over both."""
+    import polars as pl
+
+    from liushou_geo.registry_rules import settle_by_area
+
+    cands = ["430227100001", "430826101001"]
+    amb = {"village_code": None, "village_reason": "ambiguous_village", "village_column": "村(社区)",
+           "village_message": "“大同社区”对应多个村（社区）", "village_candidates": cands}
+    placed = lambda code: {"village_code": code, "village_reason": None, "village_column": None,  # noqa: E731
+                           "village_message": None, "village_candidates": []}
+    rows = [{"_t": 0, **placed("430227100201")} for _ in range(19)] + [{"_t": 0, **amb}]
+    rows += [{"_t": 1, **placed("430227100201")}, {"_t": 1, **placed("430826101201")}, {"_t": 1, **amb}]
+    out = settle_by_area(pl.DataFrame(rows, schema_overrides={"village_candidates": pl.List(pl.String)}))
+    assert out["village_code"][19] == "430227100001" and out["village_reason"][19] is None
+    assert out["village_code"][22] is None and out["village_reason"][22] == "ambiguous_village"
