@@ -8,6 +8,8 @@ SameSite=Strict — a Streamlit script cannot set a cookie). Every session then
 runs this file as the Streamlit script, as ``__main__``: the dashboard.
 """
 
+import logging
+
 import streamlit as st
 
 from liushou_geo import ui
@@ -42,4 +44,9 @@ else:                              # a Streamlit session (also AppTest)
     if user is None:
         ui.sign_in_form()             # stops the run
     ui.user_box(user)
-    nav.run()
+    try:
+        nav.run()
+    except Exception:               # Streamlit's own stop/rerun are BaseExceptions and pass through
+        # Details (paths, SQL) go to the server log, never to the page (issue #17).
+        logging.getLogger("liushou_geo").exception("page %s failed", nav.url_path)
+        st.error("页面出错，已记录在服务器日志中。请刷新页面重试；如仍出错，请联系系统管理员。")

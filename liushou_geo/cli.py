@@ -115,18 +115,46 @@ def cmd_demo(args) -> int:
 
 
 def cmd_ingest(args) -> int:
+    """Ingest into a private copy of the store and swap it in with one rename: the
+    dashboard keeps reading the previous version meanwhile (a writer would lock
+    it out), and a failure or a kill leaves the store as it was."""
+    import shutil
+    import tempfile
+
+    from . import store
     from .ingest import ingest
-    from .store import connect
 
     settings = load_settings(args.settings)
-    con = connect(args.db)
-    t0 = time.perf_counter()
-    report = ingest(con, [Path(p) for p in args.paths], settings,
-                    code_column=args.code_column, name_column=args.name_column,
-                    progress=_progress_bar() if sys.stderr.isatty() or args.verbose else None)
-    report["seconds"] = round(time.perf_counter() - t0, 2)
-    con.close()
-    _audit_ingest(args, report)
+    live = store.db_path(args.db)
+    live.parent.mkdir(parents=True, exist_ok=True)
+    # One writer at a time: an upload confirmed meanwhile waits, then finds the store changed.
+    try:
+        with store.writer_lock(live, wait=0):
+            pass
+    except store.StoreBusy:
+        print("等待另一次导入（或上传确认）结束……", file=sys.stderr, flush=True)
+    with store.writer_lock(live):
+        store.remove_stale_work(live, locked=True)
+        work = Path(tempfile.mkdtemp(prefix=store.ingest_prefix(live), dir=live.parent))   # mode 0700
+        try:
+            new = work / live.name
+            if live.exists():
+                store.private_copy(live, new)
+            con = store.connect(new)
+            try:
+                t0 = time.perf_counter()
+                report = ingest(con, [Path(p) for p in args.paths], settings,
+                                code_column=args.code_column, name_column=args.name_column,
+                                progress=_progress_bar() if sys.stderr.isatty() or args.verbose else None)
+                report["seconds"] = round(time.perf_counter() - t0, 2)
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            # Recorded before the swap makes the ingest final: a kill in between cannot lose the record.
+            _audit_ingest(args, report)
+            store.swap_in(new, live)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1, default=str))
     else:
@@ -236,6 +264,7 @@ def cmd_users(args) -> int:
     elif args.users_command == "ensure-admin":
         if store.users():
             return 0
+        import os
         import secrets
 
         from .settings import REPO_ROOT
@@ -243,8 +272,12 @@ def cmd_users(args) -> int:
         password = secrets.token_urlsafe(12)
         store.add_user("admin", password, "admin", None, "管理员")
         note = REPO_ROOT / "data" / "first-admin.txt"
-        note.write_text(f"user: admin\npassword: {password}\n", encoding="utf-8")
-        note.chmod(0o600)
+        note.parent.mkdir(parents=True, exist_ok=True)
+        # Private from its creation on (a later chmod leaves a moment when anyone may read it).
+        fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(fd, 0o600)       # an older copy of the file may have had another mode
+            f.write(f"user: admin\npassword: {password}\n")
         print(f"已创建首个管理员账号：用户名 admin，密码 {password}（也写在 {note}，登录后请改密码并删除该文件）",
               file=sys.stderr)
     else:

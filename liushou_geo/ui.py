@@ -35,6 +35,9 @@ def serve(address: str = "127.0.0.1", port: int = 8501) -> None:
     first session a URL naming a file in ``pages/`` runs that file alone,
     without ``app.py``. Setting the flag before the server starts turns that
     mode off for every session.
+
+    Error details (tracebacks with server paths) go to the server log only,
+    and work folders left by checks abandoned before a restart are removed.
     """
     import sys
 
@@ -43,20 +46,30 @@ def serve(address: str = "127.0.0.1", port: int = 8501) -> None:
 
     from .settings import REPO_ROOT
 
+    store.remove_stale_work(store.db_path())
     PagesManager.uses_pages_directory = False
     sys.argv = ["streamlit", "run", str(REPO_ROOT / "app.py"), "--server.address", address,
-                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                "--client.showErrorDetails", "none"]
     stcli.main()
 
 
-def _db_version() -> tuple[str, float]:
+def _db_version() -> tuple[str, tuple | None]:
+    """The store's path and the identity of the file now under it: a swap (new
+    inode) or any write (mtime) makes a new version."""
     p = store.db_path()
-    return str(p), (p.stat().st_mtime if p.exists() else 0.0)
+    try:
+        st_ = p.stat()
+    except FileNotFoundError:
+        return str(p), None
+    return str(p), (st_.st_ino, st_.st_mtime_ns)
 
 
-@st.cache_resource(show_spinner=False)
-def _connection(path: str, mtime: float):
-    return store.connect(path, read_only=True)
+# One version at a time: the replaced snapshot is dropped, not closed, so queries
+# still running on its cursors finish and its file closes with the last of them.
+@st.cache_resource(show_spinner=False, max_entries=1)
+def _connection(path: str, version: tuple | None):
+    return store.open_snapshot(path)
 
 
 @st.cache_resource(show_spinner=False)
@@ -65,26 +78,41 @@ def settings():
 
 
 def cursor():
-    """A cursor on the cached read-only connection; stops the page with a clear message if there is no store."""
-    path, mtime = _db_version()
+    """A cursor on the cached read-only snapshot of the store; a missing, locked or
+    unreadable store stops the page with a message (details to the server log)."""
+    import logging
+
+    import duckdb
+
+    path, version = _db_version()
     try:
-        return _connection(path, mtime).cursor()
-    except FileNotFoundError as e:
-        st.error(str(e))
-        st.stop()
+        cur = _connection(path, version).cursor()
+        cur.execute("USE store")
+        return cur
+    except FileNotFoundError:
+        logging.getLogger(__name__).error("no store at %s", path)
+        st.error("尚未建立数据库，请管理员先导入数据（liushou-geo ingest，或 make run 生成示范数据）。")
+    except duckdb.Error as e:
+        logging.getLogger(__name__).error("cannot open the store %s: %s", path, e)
+        if "lock" in str(e).lower():
+            st.error("数据库正在更新，请稍后刷新页面。")
+        else:
+            st.error("数据库暂时无法读取（可能正在更新或文件已损坏），请稍后刷新页面；如仍出现请联系管理员。"
+                     "详情已记入服务器日志。")
+    st.stop()
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=16)
 def _metrics(version: tuple, level: str) -> pl.DataFrame:
     return metrics.unit_metrics(cursor(), level, settings())
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=256)
 def _overview(version: tuple, unit_code: str | None) -> dict:
     return metrics.overview(cursor(), settings(), unit_code)
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=128)
 def _overview_map(version: tuple, county: str | None, township: str | None) -> MapView:
     return overview_map(cursor(), settings(), _metrics(version, "township"), county,
                         _metrics(version, "village"), township)
@@ -142,44 +170,88 @@ def audit(event: str, detail: dict | None = None) -> None:
 
 
 def current_user() -> User | None:
-    """The signed-in user, or None; an idle session past ``session_minutes`` ends here."""
+    """The signed-in user, or None.
+
+    A session signed in with the form (or resumed) holds ``session_id``: each
+    run checks that sign-in in the auth store — it ends on sign-out anywhere,
+    an administrator's lock, a password reset, user deletion, ``session_minutes``
+    idle or ``auth.SESSION_MAX_HOURS`` — and slides its expiry. A new session
+    (reload, new tab, bookmark) resumes from the HttpOnly cookie, which only
+    the server reads (``st.context.cookies``: the websocket's handshake)."""
     import datetime as dt
 
-    user = st.session_state.get("user")
-    if user is None:
-        return None
+    from . import auth
+
     now = dt.datetime.now()
-    last = st.session_state.get("last_seen", now)
-    if now - last > dt.timedelta(minutes=settings().session_minutes):
-        audit("session_expired", {})
-        for k in ("user", "last_seen"):
-            st.session_state.pop(k, None)
-        st.session_state["expired"] = True
-        return None
-    st.session_state["last_seen"] = now
-    return user
+    idle = settings().session_minutes
+    user, sid = st.session_state.get("user"), st.session_state.get("session_id")
+    if user is not None and sid:
+        fresh, why = auth_store().check_session(sid, idle)
+        if fresh is None:
+            audit("session_expired" if why in ("idle", "max_age") else "session_revoked", {"why": why})
+            for k in ("user", "session_id", "session_code", "last_seen"):
+                st.session_state.pop(k, None)
+            st.session_state["expired" if why in ("idle", "max_age") else "revoked"] = True
+            st.session_state["_clear_cookie"] = True
+            return None
+        st.session_state["user"] = fresh          # role and area as the users table says now
+        st.session_state["last_seen"] = now
+        return fresh
+    if user is not None:                          # signed in without a lasting sign-in (tests set the user)
+        last = st.session_state.get("last_seen", now)
+        if now - last > dt.timedelta(minutes=idle):
+            audit("session_expired", {})
+            for k in ("user", "last_seen"):
+                st.session_state.pop(k, None)
+            st.session_state["expired"] = True
+            return None
+        st.session_state["last_seen"] = now
+        return user
+    token, ip = st.context.cookies.get(auth.COOKIE_NAME), st.context.ip_address
+    if isinstance(token, str) and token and st.session_state.get("_refused_cookie") != token:
+        sid, user, why = auth_store().resume_session(token, idle, client=ip if isinstance(ip, str) else None)
+        if user is None:
+            st.session_state["_refused_cookie"] = token      # asked once per session, not on every rerun
+            st.session_state["_clear_cookie"] = True
+            return None
+        st.session_state.update(user=user, session_id=sid, last_seen=now)
+        return user
+    return None
 
 
 def sign_in_form() -> None:
-    """Draw the sign-in form and stop the run; a successful sign-in reruns the app."""
+    """Draw the sign-in form and stop the run; a successful sign-in reruns the app.
+
+    The client's address (``st.context.ip_address``; None for this machine)
+    keys the rate limit and the lockout, so a lockout holds for that address
+    only and nobody can lock ``admin`` out from elsewhere."""
+    from . import auth
+
     st.title(APP_TITLE)
     if st.session_state.pop("expired", False):
         st.info("长时间未操作，已自动退出，请重新登录。")
+    if st.session_state.pop("revoked", False):
+        st.info("登录已失效（已在别处退出、账号被停用或密码已重置），请重新登录。")
+    if st.session_state.pop("_clear_cookie", False):
+        st.html(auth.clear_cookie_html(st.get_option("server.baseUrlPath")))
     with st.form("sign_in"):
         username = st.text_input("用户名", key="sign_in_user")
         password = st.text_input("密码", type="password", key="sign_in_password")
         submitted = st.form_submit_button("登录")
     if submitted:
         s = settings()
+        store = auth_store()
+        ip = st.context.ip_address                 # None on this machine (and a stand-in under AppTest)
         try:
-            user = auth_store().authenticate(username.strip(), password, s.max_failed_logins, s.lockout_minutes)
+            user = store.authenticate(username.strip(), password, s.max_failed_logins, s.lockout_minutes,
+                                      client=ip if isinstance(ip, str) else None)
         except AuthError as e:
             st.error(str(e))
             st.stop()
         import datetime as dt
 
-        st.session_state["user"] = user
-        st.session_state["last_seen"] = dt.datetime.now()
+        sid, code = store.start_session(user, s.session_minutes)
+        st.session_state.update(user=user, session_id=sid, session_code=code, last_seen=dt.datetime.now())
         st.rerun()
     st.caption("本系统含未成年人个人信息，仅限授权人员使用。所有登录和查看记录均被留存。")
     st.stop()
@@ -189,10 +261,27 @@ def user_box(user: User) -> None:
     """Who is signed in, in what area, and a sign-out button."""
     area = "全市" if not user.prefix else area_label(user)
     st.sidebar.caption(f"当前用户：{user.display_name or user.username}（{ROLES[user.role]}，{area}）")
+    code, sid = st.session_state.get("session_code"), st.session_state.get("session_id")
+    if code and sid:
+        if auth_store().handover_pending(sid):     # until the browser has its cookie (no script: an image)
+            from .auth import handover_html
+
+            with st.sidebar:
+                st.html(handover_html(code, st.get_option("server.baseUrlPath")))
+        else:
+            st.session_state.pop("session_code", None)
     if st.sidebar.button("退出登录", key="sign_out"):
         audit("sign_out", {})
+        if sid:
+            auth_store().end_session(sid)          # the cookie's token stops working at once, in every tab
         for k in list(st.session_state.keys()):
             del st.session_state[k]
+        st.session_state["_clear_cookie"] = True
+        from .auth import COOKIE_NAME
+
+        dead = st.context.cookies.get(COOKIE_NAME)
+        if isinstance(dead, str) and dead:                  # this tab's handshake still carries the dead token
+            st.session_state["_refused_cookie"] = dead
         st.rerun()
 
 
@@ -323,17 +412,17 @@ def township_table(county: str | None) -> None:
 # -- targets -------------------------------------------------------------------
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=8)
 def _village_targets(version: tuple, radius_km: float) -> pl.DataFrame:
     return targets.village_targets(cursor(), settings(), radius_km)
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=32)
 def _unit_targets(version: tuple, level: str, radius_km: float) -> pl.DataFrame:
     return targets.unit_targets(cursor(), settings(), level, _village_targets(version, radius_km))
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=256)
 def _target_map(version: tuple, key: str, level: str, within: str, radius_km: float):
     return target_map(cursor(), settings(), _unit_targets(version, level, radius_km), key, level, within)
 
@@ -454,11 +543,30 @@ def area_selector() -> Area:
     township = st.sidebar.selectbox("乡镇（街道）", options, key="township",
                                     format_func=lambda c: names[c] if c else "（全部）", disabled=not county)
     _keep_choice("township", "township", township)
+    # A choice go_to() left for this run is spent now, taken or refused: one
+    # naming a unit outside the user's area must not wait here for ever.
+    st.session_state.pop("_go_to", None)
     return Area(county=county, township=township or None)
 
 
+def _allowed(area: Area) -> bool:
+    """Whether the signed-in user may view ``area`` (the same rule as the selectors)."""
+    user = st.session_state.get("user")
+    if user is None:
+        return False
+    if area.county is None:
+        return area.township is None and not user.county            # the whole city: city and admin only
+    if area.county not in set(_metrics(_db_version(), "county")["code"].to_list()):
+        return False
+    if user.county and area.county != user.county:
+        return False
+    if area.township is None:
+        return not user.township
+    return area.township[:6] == area.county[:6] and area.township in set(unit_metrics("township")["code"].to_list())
+
+
 def breadcrumbs(area: Area) -> None:
-    """示范市 › 安平县 › 青山镇, each ancestor a button back up."""
+    """示范市 › 安平县 › 青山镇, each ancestor the user may view a button back up."""
     trail = [(settings().city_name, Area())]
     if area.county:
         trail.append((area_name(area.county), Area(county=area.county)))
@@ -466,40 +574,100 @@ def breadcrumbs(area: Area) -> None:
         trail.append((unit_name("township", area.township), area))
     cols = st.columns(len(trail) + 6)
     for i, (label, target) in enumerate(trail):
-        if i == len(trail) - 1:
-            cols[i].markdown(f"**{md(label)}**")
+        if i == len(trail) - 1 or not _allowed(target):
+            cols[i].markdown(f"**{md(label)}**" if i == len(trail) - 1 else f"{md(label)} ›")
         elif cols[i].button(f"{md(label)} ›", key=f"crumb_{i}"):
             go_to(target)
 
 
 def go_to(area: Area) -> None:
     """Change the area in view and rerun. The selectors are already drawn in
-    this run, so the choice waits in ``_go_to`` until they are drawn again."""
+    this run, so the choice waits in ``_go_to`` until they are drawn again.
+
+    An area the user may not view changes nothing and does not rerun: the
+    selectors would refuse it, the page would draw the same view, and a
+    selection asking for it again would rerun for ever (issue #17 item 7)."""
+    if not _allowed(area):
+        return
     st.session_state["_go_to"] = {"county": area.county or "", "township": area.township or ""}
     for key, value in (("county", area.county or ""), ("township", area.township or "")):
         _keep_choice(key, key, value)
     st.rerun()
 
 
-def drill(event, area: Area) -> None:
-    """A click on a township drills into it; a click on a village does nothing."""
-    objects = event.selection.objects if event and event.selection else {}
-    picked = objects.get("townships")
-    if picked and picked[0]["code"] != area.township:
-        code = picked[0]["code"]
-        go_to(Area(county=code[:6] + "000000", township=code))
+def map_key(key: str, area: Area) -> str:
+    """The state key of a page's map: it carries the area (a selection made at
+    one level is not replayed at the next) and a counter bumped when a
+    selection is refused (the next run draws a fresh map, without it)."""
+    return f"{key}_{area.prefix or 'city'}_{st.session_state.get('_map_reset', 0)}"
+
+
+def _picked_code(event, layer: str) -> str | None:
+    """The code of the first object picked on ``layer``; None for anything malformed."""
+    try:
+        picked = event.selection.objects.get(layer) if event and event.selection else None
+        code = picked[0].get("code") if picked else None
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return None
+    return code if isinstance(code, str) and len(code) == 12 and code.isdigit() else None
+
+
+def _refuse_selection(key: str | None) -> None:
+    """Forget a refused map selection: no rerun, and the next run draws a fresh map."""
+    if key is not None:
+        st.session_state.pop(key, None)
+    st.session_state["_map_reset"] = st.session_state.get("_map_reset", 0) + 1
+
+
+def drill(event, area: Area, key: str | None = None, to_county: bool = False) -> None:
+    """A click on a township drills into it (``to_county``: into its county);
+    a click on a village does nothing.
+
+    A selection that names no township the user may view (only a crafted
+    message can) is dropped without a rerun: it used to rerun the page for
+    ever, the refused choice leaving the view, and so the selection, as it was."""
+    objects = getattr(getattr(event, "selection", None), "objects", None)
+    if not isinstance(objects, dict) or not objects.get("townships"):
+        return                    # nothing picked, or a village or a room: no drill-down
+    code = _picked_code(event, "townships")
+    if code is None:
+        _refuse_selection(key)
+        return
+    target = Area(county=code[:6] + "000000") if to_county else Area(county=code[:6] + "000000", township=code)
+    if target == area or (not to_county and code == area.township):
+        return
+    if not _allowed(Area(county=code[:6] + "000000", township=code)) or not _allowed(target):
+        _refuse_selection(key)
+        return
+    go_to(target)
+
+
+RADIUS_MIN, RADIUS_MAX, RADIUS_STEP = 0.5, 20.0, 0.5
+
+
+def radius_value(value, default: float | None = None) -> float:
+    """A radius snapped to the slider's own values (0.5 … 20 km in 0.5 steps).
+
+    The value keys cached views: a crafted URL or widget message could
+    otherwise send endless distinct floats, each cached for ever."""
+    import math
+
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = math.nan
+    if not math.isfinite(x):
+        x = settings().room_radius_km if default is None else default
+    x = round(x / RADIUS_STEP) * RADIUS_STEP
+    return float(min(max(x, RADIUS_MIN), RADIUS_MAX))
 
 
 def radius_slider(key: str = "radius") -> float:
     """The room coverage radius (km), from the URL (?radius=3) or the setting."""
-    default = settings().room_radius_km
-    try:
-        wanted = float(st.query_params.get("radius", default))
-    except ValueError:
-        wanted = default
     if key not in st.session_state:
-        st.session_state[key] = min(max(wanted, 0.5), 20.0)
-    radius = st.sidebar.slider("活动室服务半径（公里）", 0.5, 20.0, step=0.5, key=key)
+        st.session_state[key] = radius_value(st.query_params.get("radius", settings().room_radius_km))
+    radius = radius_value(st.sidebar.slider("活动室服务半径（公里）", RADIUS_MIN, RADIUS_MAX, step=RADIUS_STEP,
+                                            key=key))
     st.query_params["radius"] = f"{radius:g}"
     return radius
 
@@ -509,23 +677,23 @@ def _figures(level: str) -> pl.DataFrame:
     return pagemaps.page_figures(unit_metrics(level), unit_targets(level))
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=64)
 def _rooms_view(version: tuple, area: Area, radius: float):
     return pagemaps.rooms_view(cursor(), settings(), area, radius, unit_metrics("village"))
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=128)
 def _terminals_view(version: tuple, area: Area):
     return pagemaps.terminals_view(cursor(), settings(), area, _figures(area.level_in_view))
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=128)
 def _pairing_view(version: tuple, area: Area):
     return pagemaps.pairing_view(cursor(), settings(), area, _figures(area.level_in_view))
 
 
 def rooms_view(area: Area, radius: float):
-    return _rooms_view(_db_version(), area, radius)
+    return _rooms_view(_db_version(), area, radius_value(radius))
 
 
 def terminals_view(area: Area):
@@ -538,10 +706,10 @@ def pairing_view(area: Area):
 
 def map_with_drill(view, area: Area, key: str) -> None:
     """The page's map (clicks on a township drill in), its legend and a hint."""
-    # The key carries the area: a selection made at one level is not replayed at the next.
+    state_key = map_key(key, area)
     event = st.pydeck_chart(view.deck, on_select="rerun", selection_mode="single-object",
-                            key=f"{key}_{area.prefix or 'city'}", height=540)
-    drill(event, area)
+                            key=state_key, height=540)
+    drill(event, area, state_key)
     legend(view)
     st.caption("点击乡镇可进入查看各村（社区）；也可在左侧选择。悬停查看数字。地图不加载任何外部底图或字体。")
 

@@ -8,7 +8,7 @@ import streamlit as st
 from . import quality as _quality
 from . import store, targets
 from . import upload as _upload
-from .ui import LEVEL_LABELS, audit, auth_store, cursor, settings
+from .ui import LEVEL_LABELS, audit, auth_store, cursor, md, settings
 
 
 def quality_panel() -> None:
@@ -66,24 +66,34 @@ def users_panel() -> None:
 def upload_panel() -> None:
     """Drop files, see the report, then commit them — or not."""
     st.caption("上传台帐、设施或边界文件。先在数据库副本上检查并显示报告；确认后才替换正式数据库。")
+    store.remove_stale_work(store.db_path())         # checks abandoned more than an hour ago
     files = st.file_uploader("选择文件", accept_multiple_files=True, key="upload_files",
                              type=sorted(s.lstrip(".") for s in _upload.ALLOWED_SUFFIXES))
     candidate = st.session_state.get("upload_candidate")
     if files and st.button("检查（不导入）", key="upload_check"):
         if candidate:
             _upload.discard(candidate)
+            st.session_state.pop("upload_candidate", None)
+            candidate = None
         bar = st.progress(0.0, text="正在检查……")
         try:
+            _upload.check_size([f.size for f in files])        # before any file is read
             candidate = _upload.check(store.db_path(), [(f.name, f.getvalue()) for f in files], settings(),
                                       progress=lambda d, t, label: bar.progress(min(d / max(t, 1), 1.0),
-                                                                                text=f"正在检查 {label}"))
-        except ValueError as e:
+                                                                                text=f"正在检查 {md(label)}"))
+        except _upload.UploadError as e:
+            bar.empty()
             st.error(str(e))
             return
         bar.empty()
         st.session_state["upload_candidate"] = candidate
     if not candidate:
         return
+    _upload_report(candidate)
+
+
+def _upload_report(candidate) -> None:
+    """The check's report, what each file replaces, and the confirmation."""
     r = candidate.report
     cols = st.columns(5)
     cols[0].metric("读取行", f"{r['rows_read']:,}")
@@ -91,22 +101,42 @@ def upload_panel() -> None:
     cols[2].metric("暂存待改", f"{r['rows_set_aside']:,}")
     cols[3].metric("重复行（只计一次）", f"{r['rows_duplicate']:,}")
     cols[4].metric("无法读取的文件", r["files_with_errors"])
-    st.dataframe(pl.DataFrame([{k: f.get(k) for k in ("path", "kind", "status", "rows_read", "rows_loaded",
-                                                      "rows_set_aside", "rows_duplicate", "message")}
-                               for f in r["files"]],
+    st.dataframe(pl.DataFrame([{**{k: f.get(k) for k in ("path", "kind", "status", "rows_read", "rows_loaded",
+                                                         "rows_set_aside", "rows_duplicate", "message")},
+                                "replaced": _upload.replaced_text(f)} for f in r["files"]],
                               schema={"path": pl.Utf8, "kind": pl.Utf8, "status": pl.Utf8, "rows_read": pl.Int64,
                                       "rows_loaded": pl.Int64, "rows_set_aside": pl.Int64,
-                                      "rows_duplicate": pl.Int64, "message": pl.Utf8}),
+                                      "rows_duplicate": pl.Int64, "message": pl.Utf8, "replaced": pl.Utf8})
+                 .rename({"path": "文件", "kind": "类型", "status": "状态", "rows_read": "读取行",
+                          "rows_loaded": "导入行", "rows_set_aside": "暂存待改行", "rows_duplicate": "重复行",
+                          "message": "说明", "replaced": "替换的台帐（行数 原→新）"}),
                  hide_index=True, width="stretch")
+    shrinking = _upload.shrinking(r)
+    confirmed = True
+    if shrinking:
+        # A small file with the same 填报单位 + 填报日期 replaces a whole extract: ask first.
+        st.warning(f"{len(shrinking)} 份台帐将被行数不到原来一半的文件替换，请核对是否上传了不完整的文件：")
+        st.dataframe(pl.DataFrame(shrinking, schema={"path": pl.Utf8, "unit": pl.Utf8, "as_of": pl.Utf8,
+                                                     "rows_before": pl.Int64, "rows_after": pl.Int64})
+                     .rename({"path": "文件", "unit": "填报单位", "as_of": "填报日期", "rows_before": "原行数",
+                              "rows_after": "新行数"}), hide_index=True, width="stretch")
+        confirmed = st.checkbox("我确认用较少的行替换上述台帐", key="upload_confirm_shrinking")
     left, right = st.columns(2)
-    if left.button("确认导入", type="primary", key="upload_commit"):
-        _upload.commit(candidate, store.db_path())
-        audit("ingest", {"via": "upload", "files": [f["path"] for f in r["files"]], "rows_read": r["rows_read"],
-                         "rows_loaded": r["rows_loaded"], "rows_set_aside": r["rows_set_aside"]})
-        del st.session_state["upload_candidate"]
+    # Checked here too: a disabled button is only a hint to the browser.
+    if left.button("确认导入", type="primary", key="upload_commit", disabled=not confirmed) and confirmed:
+        detail = {"via": "upload", "files": [f["path"] for f in r["files"]], "rows_read": r["rows_read"],
+                  "rows_loaded": r["rows_loaded"], "rows_set_aside": r["rows_set_aside"],
+                  "shrinking_replacements": len(shrinking)}
+        st.session_state.pop("upload_candidate", None)
+        st.session_state.pop("upload_confirm_shrinking", None)
+        try:
+            _upload.commit(candidate, store.db_path(), record=lambda: audit("ingest", detail))
+        except _upload.UploadError as e:
+            st.error(str(e))
+            return
         st.cache_data.clear()
         st.success("已导入。各页面将显示新数据。")
     if right.button("放弃", key="upload_discard"):
         _upload.discard(candidate)
-        del st.session_state["upload_candidate"]
+        st.session_state.pop("upload_candidate", None)
         st.rerun()
