@@ -186,10 +186,13 @@ class AuthStore:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = auth_path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists()
+        # Private from its creation: SQLite gives the -wal and -shm files (password
+        # hashes, the audit log) the database file's own mode.
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
         self.db = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
-        if new:
-            os.chmod(self.path, 0o600)
         self._lock = threading.RLock()
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)

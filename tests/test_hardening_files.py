@@ -339,3 +339,22 @@ def test_a_confirmation_is_audited_before_the_swap_and_not_without_it(live, room
     seen = []
     upload.commit(cand, live, record=lambda: seen.append(extra.name in _paths(live)))
     assert seen == [False] and extra.name in _paths(live)
+
+
+def test_the_auth_store_and_its_wal_are_private_from_creation(tmp_path):
+    """Password hashes and the audit log: 0600 even under umask 0, WAL and SHM included."""
+    import os
+    import stat
+
+    from liushou_geo.auth import AuthStore
+
+    old = os.umask(0)
+    try:
+        store = AuthStore(tmp_path / "auth.sqlite")
+        store.record("tester", "sign_in", {})
+    finally:
+        os.umask(old)
+    for name in ("auth.sqlite", "auth.sqlite-wal", "auth.sqlite-shm"):
+        p = tmp_path / name
+        assert p.exists() and stat.S_IMODE(p.stat().st_mode) == 0o600, name
+    store.close()
