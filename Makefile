@@ -20,9 +20,7 @@ $(DEMO)/manifest.json: | $(STAMP)
 	$(BIN)/liushou-geo demo --out $(DEMO) --scale city
 
 $(DB): $(DEMO)/manifest.json | $(STAMP)
-	rm -f $(DB).tmp
-	$(BIN)/liushou-geo ingest --db $(DB).tmp $(DEMO)
-	mv $(DB).tmp $(DB)
+	$(BIN)/liushou-geo ingest --db $(DB) $(DEMO)    # ingests into a copy, swapped in when done
 
 demo: $(DEMO)/manifest.json
 
@@ -47,4 +45,4 @@ lint: $(STAMP)
 	$(BIN)/python -m pyflakes liushou_geo pages app.py tests
 
 clean:
-	rm -rf $(DEMO) $(DB) $(DB).tmp
+	rm -rf $(DEMO) $(DB) $(DB).lock
