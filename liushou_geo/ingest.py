@@ -21,6 +21,7 @@ import gc
 import logging
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -36,6 +37,7 @@ from .ingest_files import TABLE_SUFFIXES, FileReport, LazyTable, discover, is_bo
 from .ingest_units import apply_registry_names, rebuild_units, registry_names, store_code_table, store_layer
 from .privacy import IdHasher
 from .readers import ReadError, Table, peek_kind, read_file
+from .rules import duplicate_of
 from .settings import Settings
 from .store import run
 from .targets import store_village_targets
@@ -48,6 +50,7 @@ TABLE_OF_KIND = {
 }
 LAZY_MIN_BYTES = 2_000_000      # text tables this big are read when their turn comes, one at a time
 FLUSH_ROWS = 200_000
+SLICE_ROWS = 500_000            # facility and service tables bigger than this are checked in slices
 INGEST_MEMORY_LIMIT = "1.5GB"   # DuckDB's buffers during an ingest
 KIND_ORDER = ["division_codes", "registry", "rooms", "terminals", "attendance", "contacts", "legal_cases"]
 _NO_HEADER = "找不到可识别的表头（如“姓名”“身份证号”）。请确认表头在前几行、列名与模板一致"
@@ -345,8 +348,18 @@ class Ingest:
         if missing:
             self._finish_table(rel, table, file_id, None, missing[1], missing[0])
             return
-        records, aside = self._check(table, rel, gazetteer, locate)
-        self._finish_table(rel, table, file_id, records, list(aside.iter_rows()))
+        if table.n_rows <= SLICE_ROWS:
+            records, aside = self._check(table, rel, gazetteer, locate)
+            self._finish_table(rel, table, file_id, records, list(aside.iter_rows()))
+            return
+        # A big table (a province's attendance list: millions of rows) is checked a
+        # slice at a time, its duplicates found over the whole table first: the
+        # memory of one slice's derived columns, not of all of them.
+        whole = table.frame.with_columns(_dup_of=duplicate_of(table))
+        for start in range(0, whole.height, SLICE_ROWS):
+            part = replace(table, frame=whole.slice(start, SLICE_ROWS))
+            records, aside = self._check(part, rel, gazetteer, locate)
+            self._finish_table(rel, part, file_id, records, list(aside.iter_rows()))
 
     def _finish_table(self, rel: str, table: Table, file_id: str, records: pl.DataFrame | None, aside: list[tuple],
                       message: str | None = None) -> None:
@@ -384,7 +397,7 @@ class Ingest:
             prev.rows_set_aside += rep.rows_set_aside
             prev.rows_duplicate += rep.rows_duplicate
             prev.reasons.update(rep.reasons)
-            prev.sheets += rep.sheets
+            prev.sheets += [s for s in rep.sheets if s not in prev.sheets]
             prev.message = prev.message or rep.message
             self._record_file(file_id, rel, prev)
             return

@@ -197,6 +197,8 @@ def id_rules(label: str) -> list[Rule]:
 def duplicate_of(table) -> pl.Series:
     """Per row, the row number of the first identical row in the table (null for
     the first itself): every cell but 序号, trimmed."""
+    if "_dup_of" in table.frame.columns:          # a slice of a big table: found over the whole table
+        return table.frame["_dup_of"]
     seq = table.columns.get("seq")
     cells = [c for c in table.frame.columns if c.startswith("c") and c != f"c{seq}"]
     if not cells:

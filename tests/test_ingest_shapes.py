@@ -309,3 +309,29 @@ def test_an_ambiguous_name_is_settled_by_the_files_own_area():
     out = settle_by_area(pl.DataFrame(rows, schema_overrides={"village_candidates": pl.List(pl.String)}))
     assert out["village_code"][19] == "430227100001" and out["village_reason"][19] is None
     assert out["village_code"][22] is None and out["village_reason"][22] == "ambiguous_village"
+
+
+def test_a_big_table_checked_in_slices_gives_the_same_outcome(tmp_path, settings, monkeypatch):
+    """Slices of 2 rows: a duplicate of a row in another slice is still found, and the
+    file's counts are those of one pass."""
+    import liushou_geo.ingest as ingest_module
+
+    folder = tmp_path / "in"
+    write_boundaries(folder)
+    ids = [kid("439901001202", s)["身份证号"] for s in (1, 2, 3, 4)]
+    lines = ["监护人姓名,儿童身份证号,培训日期,培训主题"] + [f"李桂英,{i},2026-03-0{n + 1},家庭教育"
+                                                      for n, i in enumerate(ids)]
+    lines += [lines[1], "王五,43990120150302,2026-03-01,家庭教育"]          # a copy of row 2; a bad ID
+    (folder / "家长学校.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(ingest_module, "SLICE_ROWS", 2)
+    con = connect(tmp_path / "t.duckdb")
+    try:
+        report = ingest(con, [folder], settings, today=TODAY)
+        f = next(f for f in report["files"] if f["path"] == "家长学校.csv")
+        assert (f["rows_read"], f["rows_loaded"], f["rows_set_aside"], f["rows_duplicate"]) == (6, 4, 1, 1)
+        assert f["set_aside_by_reason"] == {"id_format": 1}
+        assert con.execute("SELECT count(*) FROM attendance").fetchone()[0] == 4
+        (dup,) = con.execute("SELECT message FROM set_aside WHERE reason = 'duplicate_row'").fetchone()
+        assert "第2行" in dup
+    finally:
+        con.close()
