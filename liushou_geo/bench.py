@@ -76,7 +76,7 @@ def _child_ingest(db: str, demo: str) -> None:
 
     t0 = time.perf_counter()
     con = connect(db)
-    report = ingest(con, [Path(demo)], load_settings())
+    report = ingest(con, [Path(demo)], load_settings(), atomic=False)    # as the CLI: a fresh store
     con.close()
     seconds = time.perf_counter() - t0
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -143,7 +143,7 @@ def cmd_ingest(args) -> int:
             con = store.connect(new)
             try:
                 t0 = time.perf_counter()
-                report = ingest(con, [Path(p) for p in args.paths], settings,
+                report = ingest(con, [Path(p) for p in args.paths], settings, atomic=False,   # a private copy
                                 code_column=args.code_column, name_column=args.name_column,
                                 progress=_progress_bar() if sys.stderr.isatty() or args.verbose else None)
                 report["seconds"] = round(time.perf_counter() - t0, 2)

@@ -3,8 +3,9 @@
 Every data row read is loaded, set aside with its reason, or — an exact copy
 of a row above it in the same sheet — counted once and reported apart as a
 duplicate: ``rows_read = rows_loaded + rows_set_aside + rows_duplicate`` per
-file and in total. The whole run is one transaction: a failure half-way
-leaves the store as it was. Re-ingesting a file with the same bytes changes
+file and in total. The whole run is one transaction (a failure half-way
+leaves the store as it was), unless the caller works on a copy it swaps in
+only on success (``atomic=False``: the CLI and the upload check). Re-ingesting a file with the same bytes changes
 nothing; a new version of a file (same name, same kind) replaces the old
 one's rows. A file that cannot be used is an error in the report; the other
 files still load.
@@ -60,8 +61,13 @@ class Ingest:
     """One ingest run over a set of files, inside one transaction."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings, today: dt.date | None = None,
-                 code_column: str | None = None, name_column: str | None = None, progress=None):
+                 code_column: str | None = None, name_column: str | None = None, progress=None,
+                 atomic: bool = True):
         self.con = con
+        # atomic=False: the caller ingests into a private copy it swaps in only on
+        # success (the CLI, an upload's check), so the run may commit as it goes —
+        # DuckDB holds a transaction's new rows in memory (a province: +1.8 GB).
+        self.atomic = atomic
         # progress(done, total, label): called as files are read and checked (a bar in the
         # terminal, st.progress in the app); a no-op by default.
         self.progress = progress or (lambda done, total, label: None)
@@ -424,6 +430,9 @@ class Ingest:
             for chunk in chunks:
                 self._insert(table_name, chunk)
         self._pending, self._pending_count = {}, 0
+        if not self.atomic:
+            self.con.execute("COMMIT")
+            self.con.execute("BEGIN TRANSACTION")
 
     def _replace_same_extract(self, rows: pl.DataFrame) -> pl.DataFrame:
         """A unit's new extract replaces its previous extract with the same as-of date;

@@ -271,7 +271,7 @@ def _child(argv: list[str]) -> int:
     try:
         con = store.connect(candidate)
         try:
-            report = ingest(con, [files], settings, progress=progress)
+            report = ingest(con, [files], settings, progress=progress, atomic=False)   # a candidate copy
             con.execute("CHECKPOINT")      # the whole store in one file, ready for the rename
         finally:
             con.close()
