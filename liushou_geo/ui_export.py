@@ -17,8 +17,8 @@ import streamlit as st
 
 from . import export, ui
 
-_MIME = {"png": "image/png", "pdf": "application/pdf",
-         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+MIME = _MIME = {"png": "image/png", "pdf": "application/pdf",
+                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 def _kind(kind: str, target: str | None) -> str:
@@ -36,7 +36,7 @@ def _unit(area_county: str | None, area_township: str | None) -> str | None:
 
 def _radius() -> float | None:
     r = st.session_state.get("radius")
-    return float(r) if isinstance(r, (int, float)) else None
+    return ui.radius_value(r) if isinstance(r, (int, float)) else None
 
 
 # The cursor and settings are taken when the button is drawn (inside the script run);
@@ -46,6 +46,23 @@ def _audited(what: dict):
     """A recorder bound to the signed-in user, usable when the click renders the file."""
     store, user = ui.auth_store(), st.session_state.get("user")
     return lambda: store.record(user.username if user else None, "export", what)
+
+
+def audited_download(label: str, data, what: dict, file_name: str, mime: str, key: str,
+                     help: str | None = None) -> None:
+    """A download button whose file is made (or handed over) only on a click,
+    and each click written to the audit log as an ``export``.
+
+    ``data`` is bytes or a callable returning bytes; a callable runs outside
+    the script run, so it must not touch ``st`` (bind its inputs when drawn).
+    Nothing sits in the media store before a click: a page rerun leaves no
+    file behind a URL, and no download goes unrecorded."""
+    record = _audited(what)
+
+    def make() -> bytes:
+        record()
+        return data() if callable(data) else data
+    st.download_button(label, data=make, file_name=file_name, mime=mime, key=key, on_click="ignore", help=help)
 
 
 def _map_bytes(kind: str, unit: str | None, fmt: str, size: str, radius: float | None):

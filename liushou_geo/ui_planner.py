@@ -7,16 +7,22 @@ what-if question or a rerun repeats no solve.
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import math
 
 import polars as pl
 import streamlit as st
 
-from . import planner, ui
+from . import planner, ui, ui_export
 from .mapview import map_units
 
 
-@st.cache_data(show_spinner=False)
+MAX_BUDGET = 10**10             # 100 亿元: far beyond any city's rooms
+
+
+# Bounded caches: budget, radius and exclusions come from the client.
+@st.cache_data(show_spinner=False, max_entries=32)
 def _plan(version: tuple, budget: int, radius_km: float, every_township: bool, county: str | None,
           include_under_construction: bool, exclude: tuple[str, ...]) -> planner.Plan:
     return planner.plan_rooms(ui.cursor(), ui.settings(), budget, radius_km, every_township=every_township,
@@ -24,12 +30,12 @@ def _plan(version: tuple, budget: int, radius_km: float, every_township: bool, c
                               exclude=exclude)
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=64)
 def _candidates(version: tuple, county: str | None, include_under_construction: bool) -> pl.DataFrame:
     return planner.candidate_sites(ui.cursor(), county, include_under_construction)
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=64)
 def _townships(version: tuple, within: str) -> pl.DataFrame:
     return map_units(ui.cursor(), "township", within)
 
@@ -51,24 +57,50 @@ def inputs(county: str | None) -> dict:
     excluded = st.multiselect("不宜建活动室的村（社区）", list(labels), key="planner_exclude",
                               format_func=lambda c: labels.get(c, c),
                               help="从候选站点中排除；已有活动室的村不在候选之列")
-    return {"budget": int(budget), "radius_km": float(radius), "every_township": bool(every),
+    # Snapped to the widgets' own range and steps: the radius keys the cached
+    # solve, and a crafted message could otherwise send endless distinct values.
+    radius = float(radius)
+    radius = min(max(round(radius * 2) / 2, 0.5), 100.0) if math.isfinite(radius) else float(s.room_radius_km)
+    try:
+        budget = max(0, min(int(budget), MAX_BUDGET))
+    except (OverflowError, ValueError):
+        budget = 0
+    return {"budget": budget, "radius_km": radius, "every_township": bool(every),
             "include_under_construction": bool(under), "exclude": tuple(sorted(c for c in excluded if c in labels))}
 
 
-def scope(county: str | None) -> str | None:
-    """The area planned: the chosen county, else the signed-in user's area
-    (a county or township user plans inside it), else the city (None)."""
-    if county:
-        return county
-    prefix = ui.user_prefix() if hasattr(ui, "user_prefix") else ""   # sign-in (issue in progress)
-    return prefix.ljust(12, "0") if prefix and prefix != "\x00" else None
+def scope(user, county: str | None) -> str | None:
+    """The area planned, from the signed-in user, never from the selector alone:
+    a township user plans their township, a county user their county; city
+    and admin users the chosen county, else the city (None)."""
+    if user is None:
+        st.error("请先登录。")
+        st.stop()
+    if user.township:
+        return user.township
+    if user.county:
+        return user.county
+    return county or None
+
+
+def area_title(code: str | None) -> str:
+    """The name of the area planned (the city's, a county's or a township's)."""
+    if len(planner.scope_prefix(code)) == 9:
+        return ui.unit_name("township", code)
+    return ui.area_name(code)
 
 
 def solve(county: str | None, budget: int, radius_km: float, every_township: bool,
           include_under_construction: bool, exclude: tuple[str, ...]) -> planner.Plan:
+    # Solved (and cached) per number of rooms the budget buys, at most one per
+    # candidate: any budget between two room counts gives the same plan.
+    cost = int(ui.settings().room_cost_yuan)
+    sites = _candidates(ui._db_version(), county, include_under_construction).height
+    rooms = min(budget // cost, sites)
     with st.spinner("正在求解……"):
-        return _plan(ui._db_version(), budget, radius_km, every_township, county, include_under_construction,
+        plan = _plan(ui._db_version(), rooms * cost, radius_km, every_township, county, include_under_construction,
                      exclude)
+    return dataclasses.replace(plan, budget_yuan=budget, max_new_rooms=budget // cost)
 
 
 def _pct(n: int, total: int) -> str:
@@ -107,8 +139,32 @@ def summary(plan: planner.Plan) -> None:
     st.caption(" ".join(lines))
 
 
+def _rooms_shown(plan: planner.Plan, county: str | None) -> pl.DataFrame:
+    """Existing rooms for the map: those inside the area planned, and those
+    outside it whose radius reaches one of its villages (they count in the
+    plan) — these without their name, which would name a unit outside the
+    user's area."""
+    prefix = planner.scope_prefix(county)
+    rooms = plan.existing_rooms
+    if not prefix:
+        return rooms
+    inside = rooms["village_code"].fill_null("").str.starts_with(prefix)
+    pts = plan.villages.select("lon", "lat").to_numpy().astype(float)
+    room_pts = rooms.select("lon", "lat").to_numpy().astype(float)
+    if len(pts) and len(room_pts):
+        reach = planner.coverage_matrix(room_pts, pts, plan.radius_km).getnnz(axis=1) > 0
+    else:
+        reach = [False] * rooms.height
+    near = pl.Series(reach, dtype=pl.Boolean) & ~inside
+    return pl.concat([rooms.filter(inside),
+                      rooms.filter(near).with_columns(name=pl.lit("相邻地区"), village_code=pl.lit(None, pl.String),
+                                                      township_code=pl.lit(None, pl.String))],
+                     how="vertical_relaxed")
+
+
 def plan_map(plan: planner.Plan, county: str | None, what: planner.WhatIf | None = None) -> None:
     towns = _townships(ui._db_version(), planner.scope_prefix(county))
+    plan = dataclasses.replace(plan, existing_rooms=_rooms_shown(plan, county))
     view = planner.plan_map(plan, towns, rooms=what.new_rooms if what else None,
                             covered=what.covered if what else None,
                             basemap_style_url=ui.settings().basemap_style_url)
@@ -163,12 +219,13 @@ def what_if(plan: planner.Plan) -> planner.WhatIf | None:
 
 
 def download(plan: planner.Plan, area: str) -> None:
+    """The plan as Excel, made on a click (audited), from the plan in view only."""
     s = ui.settings()
-    data = planner.plan_excel(
-        plan, f"{area}活动室选址方案",
-        f"预算 {plan.budget_yuan:,} 元；服务半径 {plan.radius_km:g} 公里；"
-        f"数据来源：各学校、村（居）委会留守儿童信息台帐；{s.city_name}妇联")
-    st.download_button("下载方案（Excel）", data, file_name=f"{area}活动室选址方案.xlsx",
-                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                       key="planner_download")
+    title = f"{area}活动室选址方案"
+    subtitle = (f"预算 {plan.budget_yuan:,} 元；服务半径 {plan.radius_km:g} 公里；"
+                f"数据来源：各学校、村（居）委会留守儿童信息台帐；{s.city_name}妇联")
+    ui_export.audited_download(
+        "下载方案（Excel）", lambda: planner.plan_excel(plan, title, subtitle),
+        {"what": "room_plan", "unit": plan.county, "budget": plan.budget_yuan, "radius_km": plan.radius_km},
+        f"{title}.xlsx", ui_export.MIME["xlsx"], key="planner_download")
 

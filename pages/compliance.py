@@ -16,7 +16,9 @@ left, right = st.columns([3, 2])
 with left:
     st.subheader("乡镇（街道）× 目标")
     st.caption("点击表头排序；点击一行查看该乡镇各村（社区）。单元格为 比例（分子/分母）。")
-    picked = ui.target_matrix("township", ui.township_scope(area), key="township_matrix")
+    # The key carries the area: a row picked in one view is not replayed in the next
+    # (a breadcrumb back up would otherwise bounce into the same township again).
+    picked = ui.target_matrix("township", ui.township_scope(area), key=f"township_matrix_{area.prefix or 'city'}")
     if picked and picked != area.township:
         ui.go_to(ui.Area(county=picked[:6] + "000000", township=picked))
 with right:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from liushou_geo import ui
+from liushou_geo import ui, ui_export
 
 ui.setup_page()
 st.title("年度评估")
@@ -11,7 +11,6 @@ level = st.radio("评估单位", ui.evaluation_levels(), horizontal=True, key="e
                  format_func=lambda v: ui.LEVEL_LABELS[v])
 table = ui.evaluation(level)
 st.dataframe(table, hide_index=True, width="stretch")
-if st.download_button("导出 Excel", data=ui.evaluation_excel(level), key="evaluation_excel",
-                      file_name="年度评估.xlsx",
-                      mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"):
-    ui.audit("export", {"what": "year_end_evaluation", "level": level})
+# Handed over only on a click, which is audited (a file made on every run sat behind a URL unasked).
+ui_export.audited_download("导出 Excel", ui.evaluation_excel(level), {"what": "year_end_evaluation", "level": level},
+                           "年度评估.xlsx", ui_export.MIME["xlsx"], key="evaluation_excel")

@@ -12,11 +12,10 @@ view = ui.overview_map_view(area)
 st.title(f"{ui.APP_TITLE} · {ui.area_title(area)}")
 ui.kpi_row(figures)
 
-event = st.pydeck_chart(view.deck, on_select="rerun", selection_mode="single-object",
-                        key=f"overview_map_{area.prefix or 'city'}", height=560)
-clicked = event.selection.objects.get("townships") if event and event.selection else None
-if clicked and area.county is None:
-    ui.go_to_county(clicked[0]["code"][:6] + "000000")
+map_key = ui.map_key("overview_map", area)
+event = st.pydeck_chart(view.deck, on_select="rerun", selection_mode="single-object", key=map_key, height=560)
+if area.county is None:           # city-wide, a click on a township opens its county
+    ui.drill(event, area, map_key, to_county=True)
 ui.legend(view)
 st.caption("点击地图上的乡镇或在左侧选择县（市、区）可放大查看。地图不加载任何外部底图或字体。")
 

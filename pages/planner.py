@@ -4,11 +4,13 @@ import streamlit as st
 
 from liushou_geo import ui, ui_planner
 
-ui.setup_page()
-county = ui_planner.scope(ui.county_selector())
-area = ui.area_name(county)
+user = ui.setup_page()
+# The area planned comes from the user: a township user plans their township
+# (there is nothing to choose), a county user their county.
+county = ui_planner.scope(user, None if user.township else ui.county_selector())
+area = ui_planner.area_title(county)
 
-st.title(f"活动室选址规划 · {area}")
+st.title(f"活动室选址规划 · {ui.md(area)}")
 st.caption("在预算内选择新建活动室的村（社区），使住在活动室服务半径内的留守儿童最多；"
            "现有在用活动室保留不动。按整数规划精确求解（HiGHS），并与贪心算法比较。")
 
