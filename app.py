@@ -17,9 +17,14 @@ from liushou_geo import ui
 if __name__ != "__main__":         # imported by the server: the ASGI app and its routes
     from pathlib import Path
 
-    from liushou_geo.auth import http_routes
+    from starlette.middleware import Middleware
 
-    app = st.App(Path(__file__).resolve(), routes=http_routes(st.get_option("server.baseUrlPath")))
+    from liushou_geo.auth import http_routes
+    from liushou_geo.web import SecurityHeaders
+
+    base = st.get_option("server.baseUrlPath")
+    app = st.App(Path(__file__).resolve(), routes=http_routes(base),
+                 middleware=[Middleware(SecurityHeaders, base_path=base)])   # headers; no public metrics
 else:                              # a Streamlit session (also AppTest)
     st.set_page_config(page_title=ui.APP_TITLE, layout="wide")
 

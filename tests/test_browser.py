@@ -132,6 +132,21 @@ def _load(browser, url, shot_name, expect_map=True):
     return page, requests
 
 
+def test_security_headers_and_no_public_metrics(server):
+    """Every HTTP response carries the frame, content and referrer policies; the
+    metrics endpoint is not served (issue #17, item 11)."""
+    import urllib.error
+
+    resp = urllib.request.urlopen(server + "/", timeout=10)
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(server + "/_stcore/metrics", timeout=10)
+    assert e.value.code == 404
+
+
 def test_overview_loads_in_chromium(server, browser):
     page, requests = _load(browser, server, "overview.png")
     assert page.locator('[data-testid="stException"]').count() == 0

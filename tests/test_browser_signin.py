@@ -157,7 +157,10 @@ def test_sign_in_lasts_through_reload_and_new_tab_until_sign_out(server, browser
     # The server keeps only its hash.
     hashes = [h for (h,) in store.db.execute("SELECT token_hash FROM sessions WHERE username = ?", (USER,))]
     assert hashlib.sha256(token.encode()).hexdigest() in hashes
-    raw = b"".join(p.read_bytes() for p in store.path.parent.glob(store.path.name + "*"))
+    # Read by another process: opening and closing the file here would drop this
+    # process's POSIX locks on it, which SQLite relies on (later: "disk I/O error").
+    raw = subprocess.run(["cat", *map(str, store.path.parent.glob(store.path.name + "*"))],
+                         capture_output=True, check=True).stdout
     assert token.encode() not in raw
 
     # F5: a new Streamlit session, resumed from the cookie.
