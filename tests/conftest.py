@@ -93,6 +93,40 @@ def app(small_db, monkeypatch):
     return signed_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60))
 
 
+def start_server(db_path, **env) -> tuple:
+    """`liushou-geo serve` on a free loopback port against a store, healthy:
+    (process, url). Its output goes to a file (an unread pipe would fill and
+    block the server); stop it with ``stop_server``."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tempfile.NamedTemporaryFile(prefix="liushou_serve_", suffix=".log", delete=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liushou_geo.cli", "serve", "--port", str(port), "--address", "127.0.0.1"],
+        cwd=ROOT, env=dict(os.environ, LIUSHOU_DB=str(db_path), **env), stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    pytest.fail("streamlit did not become healthy: " + Path(log.name).read_text(errors="replace")[-2000:])
+
+
+def stop_server(proc) -> None:
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
 def deck_spec(at, index: int = 0) -> dict:
     """The JSON spec of the page's map (AppTest cannot click it, but can read it)."""
     import json

@@ -8,16 +8,13 @@ Skips when /usr/bin/chromium is absent, unless LIUSHOU_REQUIRE_BROWSER=1
 """
 
 import os
-import socket
-import subprocess
-import sys
-import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTS, ROOT
+from conftest import ARTIFACTS, start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.browser
@@ -26,12 +23,6 @@ if not CHROMIUM.exists():
     if os.environ.get("LIUSHOU_REQUIRE_BROWSER") == "1":
         raise RuntimeError("LIUSHOU_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing: apt-get install chromium")
     pytest.skip("Debian chromium not installed (apt-get install chromium fonts-noto-cjk)", allow_module_level=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 USER, PASSWORD = "leader", "browser-test-password"
@@ -50,32 +41,14 @@ def _ensure_user():
 
 def _start(db_path):
     _ensure_user()
-    port = _free_port()
-    env = dict(os.environ, LIUSHOU_DB=str(db_path))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "liushou_geo.cli", "serve", "--port", str(port), "--address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not become healthy: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    return proc, url
+    return start_server(db_path)
 
 
 @pytest.fixture(scope="module")
 def server(small_db):
     proc, url = _start(small_db[0])
     yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    stop_server(proc)
 
 
 def _sign_in(page):
@@ -135,8 +108,6 @@ def _load(browser, url, shot_name, expect_map=True):
 def test_security_headers_and_no_public_metrics(server):
     """Every HTTP response carries the frame, content and referrer policies; the
     metrics endpoint is not served (issue #17, item 11)."""
-    import urllib.error
-
     resp = urllib.request.urlopen(server + "/", timeout=10)
     assert resp.headers["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
@@ -273,8 +244,7 @@ def hostile_server(small_city_dir, tmp_path_factory, settings):
     con.close()
     proc, url = _start(db)
     yield url, town
-    proc.terminate()
-    proc.wait(timeout=20)
+    stop_server(proc)
 
 
 def test_hostile_names_stay_text(hostile_server, browser):

@@ -12,16 +12,14 @@ Skips when /usr/bin/chromium is absent, unless LIUSHOU_REQUIRE_BROWSER=1
 
 import hashlib
 import os
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTS, ROOT
+from conftest import ARTIFACTS, start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.browser
@@ -39,12 +37,6 @@ FORM = 'input[type="password"]'
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def store():
     from liushou_geo.auth import AuthError, AuthStore
@@ -60,26 +52,9 @@ def store():
 
 @pytest.fixture(scope="module")
 def server(small_db, store):
-    port = _free_port()
-    env = dict(os.environ, LIUSHOU_DB=str(small_db[0]))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "liushou_geo.cli", "serve", "--port", str(port), "--address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not become healthy: " + proc.stdout.read().decode(errors="replace")[-2000:])
+    proc, url = start_server(small_db[0])
     yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    stop_server(proc)
 
 
 @pytest.fixture(scope="module")

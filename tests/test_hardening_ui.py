@@ -11,7 +11,7 @@ import pytest
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, signed_in
+from conftest import ROOT, signed_in, start_server, stop_server
 
 COUNTY = "439921000000"
 OTHER_COUNTY = "439902000000"
@@ -246,11 +246,6 @@ TOWN_USER, TOWN_PASSWORD = "town_browser", "browser-test-password"
 def short_session_server(small_db, small_truth, tmp_path_factory):
     """The dashboard with a one-minute idle limit and a township user."""
     import re
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
 
     from liushou_geo.auth import AuthError, AuthStore
     from liushou_geo.settings import DEFAULT_SETTINGS
@@ -265,26 +260,9 @@ def short_session_server(small_db, small_truth, tmp_path_factory):
     settings = tmp_path_factory.mktemp("short") / "settings.toml"
     text = Path(DEFAULT_SETTINGS).read_text(encoding="utf-8")
     settings.write_text(re.sub(r"(?m)^session_minutes\s*=.*$", "session_minutes = 1", text), encoding="utf-8")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, LIUSHOU_DB=str(small_db[0]), LIUSHOU_SETTINGS=str(settings))
-    proc = subprocess.Popen([sys.executable, "-m", "liushou_geo.cli", "serve", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not become healthy: " + proc.stdout.read().decode(errors="replace")[-2000:])
+    proc, url = start_server(small_db[0], LIUSHOU_SETTINGS=str(settings))
     yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    stop_server(proc)
 
 
 @pytest.fixture(scope="module")
