@@ -68,7 +68,7 @@ def upload_panel() -> None:
     st.caption("上传台帐、设施或边界文件。先在数据库副本上检查并显示报告；确认后才替换正式数据库。")
     store.remove_stale_work(store.db_path())         # checks abandoned more than an hour ago
     files = st.file_uploader("选择文件", accept_multiple_files=True, key="upload_files",
-                             type=sorted(s.lstrip(".") for s in _upload.ALLOWED_SUFFIXES))
+                             type=sorted({s.lstrip(".") for s in _upload.ALLOWED_SUFFIXES} | {"xml"}))
     candidate = st.session_state.get("upload_candidate")
     if files and st.button("检查（不导入）", key="upload_check"):
         if candidate:

@@ -38,8 +38,9 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-ALLOWED_SUFFIXES = {".xlsx", ".xls", ".xlsm", ".csv", ".txt", ".gpkg", ".geojson", ".json",
+ALLOWED_SUFFIXES = {".xlsx", ".xls", ".xlsm", ".csv", ".txt", ".tsv", ".gpkg", ".geojson", ".json",
                     ".shp", ".shx", ".dbf", ".prj", ".cpg"}
+SIDECARS = (".shp.xml",)      # a shapefile's metadata, sent with it by GIS offices: accepted, not read
 
 # Limits of one check; the environment overrides them (a city with bigger extracts raises them).
 MAX_UPLOAD_MB = 200           # all files of one check together
@@ -88,7 +89,8 @@ def max_upload_bytes() -> int:
 def safe_name(name: str) -> str:
     """The file's own name only (no folders), refused if its type is not one we read."""
     base = Path(name.replace("\\", "/")).name
-    if not base or base.startswith(".") or Path(base).suffix.lower() not in ALLOWED_SUFFIXES:
+    known = Path(base).suffix.lower() in ALLOWED_SUFFIXES or base.lower().endswith(SIDECARS)
+    if not base or base.startswith(".") or not known:
         raise UploadError(f"不接受的文件：{name}（只接受 .xlsx、.xls、.csv 台帐和边界文件）")
     return base
 

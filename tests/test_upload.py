@@ -172,3 +172,10 @@ def test_a_shrinking_replacement_needs_an_explicit_confirmation(live, shrunk, se
     assert shrunk[0] in _paths(live)
     event = AuthStore().audit(5, "ingest")[0]
     assert event["username"] == "u_admin" and shrunk[0] in event["detail"]
+
+
+def test_a_shapefiles_metadata_is_accepted_but_no_other_xml():
+    assert upload.safe_name("boundaries/村级界线.shp.xml") == "村级界线.shp.xml"
+    assert upload.safe_name("村.tsv") == "村.tsv"
+    with pytest.raises(upload.UploadError):
+        upload.safe_name("config.xml")
