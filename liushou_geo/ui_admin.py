@@ -44,8 +44,10 @@ def quality_panel() -> None:
 
 
 def audit_panel() -> None:
-    event = st.selectbox("事件", ["", "sign_in", "sign_in_failed", "account_locked", "sign_out", "session_expired",
-                                   "child_list_view", "child_details_shown", "export", "ingest", "user_added",
+    event = st.selectbox("事件", ["", "sign_in", "sign_in_failed", "sign_in_rate_limited", "account_locked",
+                                   "account_locked_by_admin", "sign_out", "session_expired", "session_resume",
+                                   "session_resume_refused", "session_revoked", "child_list_view",
+                                   "child_details_shown", "export", "ingest", "user_added", "user_deleted",
                                    "password_reset", "account_unlocked"],
                          key="audit_event", format_func=lambda e: e or "全部")
     st.dataframe(pl.DataFrame(auth_store().audit(1000, event or None),
