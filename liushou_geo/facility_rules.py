@@ -103,24 +103,25 @@ def _with_child(table, hasher, **extra) -> pl.DataFrame:
     return pl.concat([_base(table, **extra), id_columns(_raw(table, "id_number"), hasher)], how="horizontal")
 
 
-def attendance(table, hasher) -> tuple[pl.DataFrame, pl.DataFrame]:
-    t = pl.concat([_with_child(table, hasher, guardian_name=text_expr(cell(table, "guardian_name")),
-                               topic=text_expr(cell(table, "topic"))),
-                   dates(_raw(table, "trained_on"), "attended")], how="horizontal")
-    rules = [duplicate_rule(), *id_rules(ID_LABEL), parse_rule("attended", "培训日期"),
-             Rule("missing_value", "培训日期", pl.col("attended").is_null(), "培训日期为空。请补填")]
+def _dated_child_rows(table, hasher, texts: list[str], date_key: str, out: str, label: str, missing: str,
+                      order: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A child's ID, a date that must be there and some text: attendance and contacts alike."""
+    t = pl.concat([_with_child(table, hasher, **{k: text_expr(cell(table, k)) for k in texts}),
+                   dates(_raw(table, date_key), out)], how="horizontal")
+    rules = [duplicate_rule(), *id_rules(ID_LABEL), parse_rule(out, label),
+             Rule("missing_value", label, pl.col(out).is_null(), missing)]
     ok, aside = split(t, rules)
-    return ok.select("row_no", "child_key", "guardian_name", "attended", "topic"), aside
+    return ok.select("row_no", "child_key", *order), aside
+
+
+def attendance(table, hasher) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return _dated_child_rows(table, hasher, ["guardian_name", "topic"], "trained_on", "attended", "培训日期",
+                             "培训日期为空。请补填", ["guardian_name", "attended", "topic"])
 
 
 def contacts(table, hasher) -> tuple[pl.DataFrame, pl.DataFrame]:
-    t = pl.concat([_with_child(table, hasher, helper=text_expr(cell(table, "helper")),
-                               mode=text_expr(cell(table, "mode"))),
-                   dates(_raw(table, "contact_date"), "contacted")], how="horizontal")
-    rules = [duplicate_rule(), *id_rules(ID_LABEL), parse_rule("contacted", "日期"),
-             Rule("missing_value", "日期", pl.col("contacted").is_null(), "帮扶日期为空。请补填")]
-    ok, aside = split(t, rules)
-    return ok.select("row_no", "child_key", "helper", "contacted", "mode"), aside
+    return _dated_child_rows(table, hasher, ["helper", "mode"], "contact_date", "contacted", "日期",
+                             "帮扶日期为空。请补填", ["helper", "contacted", "mode"])
 
 
 def legal_cases(table, hasher) -> tuple[pl.DataFrame, pl.DataFrame]:

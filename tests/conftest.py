@@ -3,6 +3,7 @@
 The ID hashing key is fixed for tests so that expected keys can be computed.
 """
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -120,6 +121,35 @@ def start_server(db_path, **env) -> tuple:
             time.sleep(0.5)
     proc.kill()
     pytest.fail("streamlit did not become healthy: " + Path(log.name).read_text(errors="replace")[-2000:])
+
+
+@contextlib.contextmanager
+def chromium_browser():
+    """Debian's Chromium under Playwright (no browser download), headless, software
+    GL, with no background requests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True,
+            args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+                  "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def live(small_db, tmp_path):
+    """A private copy of the small city's store, as a deployment keeps it (data/liushou.duckdb)."""
+    import shutil
+
+    db = tmp_path / "data" / "liushou.duckdb"
+    db.parent.mkdir()
+    shutil.copy(small_db[0], db)
+    return db
 
 
 def stop_server(proc) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTS, start_server, stop_server
+from conftest import ARTIFACTS, chromium_browser, start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.browser
@@ -74,16 +74,8 @@ def _sign_in(page):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-                  "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        )
+    with chromium_browser() as b:
         yield b
-        b.close()
 
 
 def _load(browser, url, shot_name, expect_map=True):

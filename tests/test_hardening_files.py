@@ -58,14 +58,6 @@ def _resaved(src: Path, dst: Path, note: str) -> Path:
 
 
 @pytest.fixture
-def live(small_db, tmp_path):
-    db = tmp_path / "data" / "liushou.duckdb"
-    db.parent.mkdir()
-    shutil.copy(small_db[0], db)
-    return db
-
-
-@pytest.fixture
 def rooms(small_city_dir):
     p = small_city_dir / "facilities" / "活动室.xlsx"
     return [(p.name, p.read_bytes())]

@@ -11,7 +11,7 @@ import pytest
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, signed_in, start_server, stop_server
+from conftest import ROOT, chromium_browser, signed_in, start_server, stop_server
 
 COUNTY = "439921000000"
 OTHER_COUNTY = "439902000000"
@@ -267,14 +267,8 @@ def short_session_server(small_db, small_truth, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                              args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-                                    "--disable-background-networking", "--no-first-run"])
+    with chromium_browser() as b:
         yield b
-        b.close()
 
 
 def _open_followup(chromium, url):

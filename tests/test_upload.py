@@ -79,14 +79,6 @@ def _paths(db) -> set[str]:
 
 
 @pytest.fixture
-def live(small_db, tmp_path):
-    db = tmp_path / "data" / "liushou.duckdb"
-    db.parent.mkdir()
-    shutil.copy(small_db[0], db)
-    return db
-
-
-@pytest.fixture
 def shrunk(small_city_dir, tmp_path) -> tuple[str, bytes]:
     """The biggest village extract cut to one data row, same 填报单位 and 填报日期."""
     import openpyxl
