@@ -123,6 +123,19 @@ def start_server(db_path, **env) -> tuple:
     pytest.fail("streamlit did not become healthy: " + Path(log.name).read_text(errors="replace")[-2000:])
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def require_chromium() -> None:
+    """For a browser-test module: skip it (with the reason) where Debian's Chromium is
+    absent — but never in CI, which sets LIUSHOU_REQUIRE_BROWSER=1 and installs it."""
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("LIUSHOU_REQUIRE_BROWSER") == "1":
+        raise RuntimeError("LIUSHOU_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing: apt-get install chromium")
+    pytest.skip("Debian chromium not installed (apt-get install chromium fonts-noto-cjk)", allow_module_level=True)
+
+
 @contextlib.contextmanager
 def chromium_browser():
     """Debian's Chromium under Playwright (no browser download), headless, software
@@ -131,7 +144,7 @@ def chromium_browser():
 
     with sync_playwright() as p:
         b = p.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True,
+            executable_path=str(CHROMIUM), headless=True,
             args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
                   "--disable-background-networking", "--disable-component-update", "--no-first-run"],
         )

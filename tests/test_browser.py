@@ -7,22 +7,15 @@ Skips when /usr/bin/chromium is absent, unless LIUSHOU_REQUIRE_BROWSER=1
 (set by .ci/run, which installs Chromium): in CI it never skips.
 """
 
-import os
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTS, chromium_browser, start_server, stop_server
+from conftest import ARTIFACTS, chromium_browser, require_chromium, start_server, stop_server
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.browser
-
-if not CHROMIUM.exists():
-    if os.environ.get("LIUSHOU_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("LIUSHOU_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing: apt-get install chromium")
-    pytest.skip("Debian chromium not installed (apt-get install chromium fonts-noto-cjk)", allow_module_level=True)
+require_chromium()
 
 
 USER, PASSWORD = "leader", "browser-test-password"
