@@ -170,6 +170,20 @@ def stop_server(proc) -> None:
     proc.wait(timeout=20)
 
 
+@pytest.fixture
+def make_app(small_db, monkeypatch):
+    """make(role, area=None): the whole app in AppTest on the small city, signed in
+    as a user of that role and area (user name ``u_<role>``)."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("LIUSHOU_DB", str(small_db[0]))
+    monkeypatch.chdir(ROOT)
+
+    def make(role, area=None):
+        return signed_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60), role, area, f"u_{role}")
+    return make
+
+
 def deck_spec(at, index: int = 0) -> dict:
     """The JSON spec of the page's map (AppTest cannot click it, but can read it)."""
     import json

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, signed_in
+from conftest import ROOT
 from liushou_geo.auth import AuthError, AuthStore
 from liushou_geo.followup import mask_name, mask_phone
 
@@ -25,14 +25,6 @@ def town(small_truth):
     return sorted(c for c in small_truth.townships["code"] if c.startswith(COUNTY[:6]))[0]
 
 
-@pytest.fixture
-def make_app(small_db, monkeypatch):
-    monkeypatch.setenv("LIUSHOU_DB", str(small_db[0]))
-    monkeypatch.chdir(ROOT)
-
-    def make(role, area=None):
-        return signed_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60), role, area, f"u_{role}")
-    return make
 
 
 def _map_codes(at):

@@ -9,22 +9,13 @@ from pathlib import Path
 
 import pytest
 from streamlit.proto.WidgetStates_pb2 import WidgetState
-from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, chromium_browser, signed_in, start_server, stop_server
+from conftest import chromium_browser, start_server, stop_server
 
 COUNTY = "439921000000"
 OTHER_COUNTY = "439902000000"
 
 
-@pytest.fixture
-def make_app(small_db, monkeypatch):
-    monkeypatch.setenv("LIUSHOU_DB", str(small_db[0]))
-    monkeypatch.chdir(ROOT)
-
-    def make(role, area=None):
-        return signed_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60), role, area, f"h_{role}")
-    return make
 
 
 @pytest.fixture
