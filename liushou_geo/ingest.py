@@ -299,7 +299,7 @@ class Ingest:
 
     def _ingest_code_table(self, rel: str, table: Table, file_id: str) -> None:
         self._replace_previous(rel, "division_codes", file_id)
-        loaded, aside = store_code_table(self.con, table, file_id, rel)
+        loaded, aside = store_code_table(self.con, table, file_id)
         rep = FileReport(path=rel, kind="division_codes", rows_read=table.n_rows, rows_loaded=loaded,
                          rows_set_aside=len(aside), sheets=[table.sheet])
         for r in aside:

@@ -17,7 +17,7 @@ import pandas as pd
 import shapely
 
 from .boundaries import BoundaryLayer, build_units
-from .codes import is_code, level_of
+from .codes import is_code, level_of, normalize_code
 from .gazetteer import Gazetteer
 from .rules import cell, text_expr
 
@@ -41,13 +41,12 @@ def store_layer(con: duckdb.DuckDBPyConnection, layer: BoundaryLayer, file_id: s
     con.unregister("new_features")
 
 
-def store_code_table(con: duckdb.DuckDBPyConnection, table, file_id: str, rel: str) -> tuple[int, list[tuple]]:
+def store_code_table(con: duckdb.DuckDBPyConnection, table, file_id: str) -> tuple[int, list[tuple]]:
     """Official names from a division code table: (rows loaded, set-aside rows)."""
     t = table.frame.select("row_no", code=text_expr(cell(table, "code")), name=text_expr(cell(table, "div_name")))
     good, aside = [], []
-    for row_no, code, name in t.iter_rows():
-        if code and code.endswith(".0"):
-            code = code[:-2]
+    for row_no, raw, name in t.iter_rows():
+        code = normalize_code(raw)
         if not code or not is_code(code) or level_of(code) is None:
             aside.append((row_no, "区划代码", "bad_code", f"区划代码“{code or ''}”不是有效的12位统计用区划代码，请改正"))
         elif not name:
